@@ -1,0 +1,82 @@
+# jitsu: the top-level entry points. The build itself is meson; this file
+# installs what is missing, then drives it.
+#
+#   make run     build and start jitsud in the foreground, all inside the checkout
+#   make check   build and run every test (unit, corpus, integration, sanitizers)
+#   make install DESTDIR=... PREFIX=...
+#   make lint    clang-format check, clang-tidy, cppcheck
+#   make bench   compare against sudo, doas and s6-sudo; writes docs/benchmarks.md
+#   make fuzz    run each libFuzzer harness for SECONDS (default 60)
+
+BUILD     ?= build
+ASAN      ?= build-asan
+FUZZBUILD ?= build-fuzz
+PREFIX    ?= /usr/local
+SECONDS   ?= 60
+PYTHON    ?= /usr/bin/python3
+RUNDIR    := $(CURDIR)/run
+
+.PHONY: all build deps run check unit integration asan install lint bench fuzz clean
+
+all: build
+
+deps-%:
+	@scripts/install-deps.sh $*
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) --prefix=$(PREFIX)
+
+build: deps-build $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+unit: build
+	meson test -C $(BUILD) --print-errorlogs
+
+integration: build
+	JITSU_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+$(ASAN)/build.ninja:
+	meson setup $(ASAN) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+
+# The whole suite again with ASan and UBSan; any report fails the run.
+asan: deps-check $(ASAN)/build.ninja
+	ninja -C $(ASAN)
+	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		meson test -C $(ASAN) --print-errorlogs
+	ASAN_OPTIONS=abort_on_error=1:detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		JITSU_BUILD=$(CURDIR)/$(ASAN) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+check: deps-check
+	$(MAKE) unit
+	$(MAKE) integration
+	$(MAKE) asan
+
+# Everything under ./run: a policy that lets the sudo group and root elevate,
+# the socket and the state directory. Nothing is written to /etc.
+run: build
+	@mkdir -p $(RUNDIR)
+	@chmod 755 $(RUNDIR)
+	@[ -f $(RUNDIR)/policy.conf ] || cp examples/policy.conf $(RUNDIR)/policy.conf
+	@chown root:root $(RUNDIR)/policy.conf && chmod 644 $(RUNDIR)/policy.conf
+	@echo "jitsud: policy $(RUNDIR)/policy.conf, socket $(RUNDIR)/jitsud.sock"
+	@echo "try, as a user the policy permits:  JITSU_SOCKET=$(RUNDIR)/jitsud.sock $(CURDIR)/$(BUILD)/jitsu/jitsu id"
+	$(BUILD)/jitsud/jitsud -f -c $(RUNDIR)/policy.conf -S $(RUNDIR)/jitsud.sock -d $(RUNDIR)/state
+
+install: build
+	meson configure $(BUILD) --prefix=$(PREFIX) >/dev/null
+	DESTDIR=$(DESTDIR) meson install -C $(BUILD) --no-rebuild
+
+lint: deps-lint $(BUILD)/build.ninja
+	scripts/lint.sh $(BUILD)
+
+bench: deps-bench build
+	bench/run.sh $(BUILD)
+
+fuzz: deps-fuzz
+	[ -f $(FUZZBUILD)/build.ninja ] || CC=clang meson setup $(FUZZBUILD) --buildtype=debug \
+		-Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
+	ninja -C $(FUZZBUILD)
+	scripts/fuzz.sh $(FUZZBUILD) $(SECONDS)
+
+clean:
+	rm -rf $(BUILD) $(ASAN) $(FUZZBUILD)

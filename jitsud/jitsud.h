@@ -1,0 +1,36 @@
+/*
+ * jitsud internals shared by its files: the daemon's configuration and the
+ * per-connection entry point.
+ */
+#ifndef JITSUD_H
+#define JITSUD_H
+
+#include "jitsu/policy.h"
+
+/* Fixed exit codes of jitsud itself (jitsud(8)). */
+#define JITSUD_EXIT_OK 0
+#define JITSUD_EXIT_CONFIG 1 /* bad policy or bad options */
+#define JITSUD_EXIT_SYSTEM 2 /* a system call failed at start */
+
+struct jitsud_config {
+	const char *policy_path;
+	const char *socket_path;
+	const char *state_dir;
+	int foreground;
+};
+
+/* What a connection process needs; read-only after fork. */
+struct jitsud_ctx {
+	const struct jitsud_config *cfg;
+	const struct policy *policy;
+	char hostname[256];
+};
+
+/*
+ * Serves one client on sock in a process of its own (forked by the main
+ * loop), then returns. Never returns to the accept loop with privileges or
+ * state changed; the caller _exit()s afterwards.
+ */
+void session_serve(int sock, const struct jitsud_ctx *ctx);
+
+#endif

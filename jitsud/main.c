@@ -1,0 +1,292 @@
+/*
+ * jitsud: the root daemon. It listens on a Unix socket and forks one
+ * process per connection, so a slow request never blocks another and a
+ * crash in one costs only that connection.
+ *
+ * main() reads top to bottom: options, policy, state directory, socket,
+ * signals, readiness, then the accept loop.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "jitsu/log.h"
+#include "jitsu/proto.h"
+#include "jitsud.h"
+
+#define JITSUD_MAX_CONNECTIONS 1024
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: jitsud [-f] [-c policy] [-S socket] [-d statedir]\n"
+	           "       jitsud -t [-c policy]\n");
+}
+
+static void print_policy_error(void *ctx, const char *file, unsigned line, const char *msg)
+{
+	(void)ctx;
+	if (line)
+		fprintf(stderr, "%s:%u: %s\n", file, line, msg);
+	else
+		fprintf(stderr, "%s: %s\n", file, msg);
+}
+
+static void log_policy_error(void *ctx, const char *file, unsigned line, const char *msg)
+{
+	(void)ctx;
+	log_err("%s:%u: %s", file, line, msg);
+}
+
+/* Loads and canonicalises the policy; NULL on any error (already reported). */
+static struct policy *load_policy(const char *path, policy_error_fn report)
+{
+	struct policy *p = NULL;
+	int r = policy_load(path, 1, &p, report, NULL);
+	if (r != 0)
+		return NULL;
+	if (policy_canonicalize(p) < 0) {
+		policy_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+static int make_state_dir(const char *dir)
+{
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		log_err("cannot create state directory %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0 ||
+	    (st.st_mode & 077)) {
+		log_err("state directory %s must be a root-owned directory with mode 0700", dir);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Binds the listening socket. A lock file beside it keeps a second daemon
+ * from unlinking a live socket; a stale socket from a crash is replaced.
+ */
+static int open_listener(const char *path, int *lockfd)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char lock[sizeof sa.sun_path + 8];
+
+	if (strlen(path) >= sizeof sa.sun_path) {
+		log_err("socket path too long: %s", path);
+		return -1;
+	}
+	snprintf(lock, sizeof lock, "%s.lock", path);
+	*lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (*lockfd < 0 || flock(*lockfd, LOCK_EX | LOCK_NB) < 0) {
+		log_err("cannot lock %s: %s (is another jitsud running?)", lock, strerror(errno));
+		return -1;
+	}
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -1;
+	unlink(path);
+	mode_t old = umask(0);
+	int r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+	umask(old);
+	/* Anyone may connect; the policy decides what they get. */
+	if (r < 0 || chmod(path, 0666) < 0 || listen(fd, SOMAXCONN) < 0) {
+		log_err("cannot listen on %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int setup_signals(sigset_t *old)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &set, old) < 0)
+		return -1;
+	signal(SIGPIPE, SIG_IGN);
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+struct daemon_state {
+	struct jitsud_ctx ctx;
+	struct policy *policy;
+	int listen_fd, sig_fd;
+	sigset_t old_mask;
+	unsigned children;
+	int stopping;
+};
+
+static void reload(struct daemon_state *d)
+{
+	sd_notify(0, "RELOADING=1");
+	struct policy *p = load_policy(d->ctx.cfg->policy_path, log_policy_error);
+	if (!p) {
+		log_err("policy reload failed: keeping the policy in force");
+	} else {
+		policy_free(d->policy);
+		d->policy = p;
+		d->ctx.policy = p;
+		log_info("policy reloaded: %zu rules from %s", p->nrules, p->file);
+	}
+	sd_notify(0, "READY=1");
+}
+
+static void handle_signals(struct daemon_state *d)
+{
+	struct signalfd_siginfo si;
+	while (read(d->sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {
+		switch (si.ssi_signo) {
+		case SIGHUP:
+			reload(d);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			d->stopping = 1;
+			break;
+		case SIGCHLD:
+			while (waitpid(-1, NULL, WNOHANG) > 0)
+				if (d->children)
+					d->children--;
+			break;
+		}
+	}
+}
+
+static void accept_one(struct daemon_state *d)
+{
+	int c = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (c < 0)
+		return;
+	if (d->children >= JITSUD_MAX_CONNECTIONS) {
+		proto_send_error(c, PROTO_E_BUSY, "jitsud is busy: too many connections");
+		close(c);
+		return;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(d->listen_fd);
+		close(d->sig_fd);
+		sigprocmask(SIG_SETMASK, &d->old_mask, NULL);
+		session_serve(c, &d->ctx);
+		_exit(0);
+	}
+	if (pid < 0) {
+		log_err("fork: %s", strerror(errno));
+		proto_send_error(c, PROTO_E_INTERNAL, "jitsud cannot fork");
+	} else {
+		d->children++;
+	}
+	close(c);
+}
+
+static int serve(struct daemon_state *d)
+{
+	while (!d->stopping) {
+		struct pollfd p[2] = {{d->listen_fd, POLLIN, 0}, {d->sig_fd, POLLIN, 0}};
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("poll: %s", strerror(errno));
+			return -1;
+		}
+		if (p[1].revents)
+			handle_signals(d);
+		if (!d->stopping && (p[0].revents & POLLIN))
+			accept_one(d);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct jitsud_config cfg = {
+		.policy_path = JITSU_SYSCONFDIR "/jitsu/policy.conf",
+		.socket_path = "/run/jitsu/jitsud.sock",
+		.state_dir = "/var/lib/jitsu",
+	};
+	int test_only = 0, opt, lockfd = -1;
+
+	while ((opt = getopt(argc, argv, "fc:S:d:thV")) != -1) {
+		switch (opt) {
+		case 'f': cfg.foreground = 1; break;
+		case 'c': cfg.policy_path = optarg; break;
+		case 'S': cfg.socket_path = optarg; break;
+		case 'd': cfg.state_dir = optarg; break;
+		case 't': test_only = 1; break;
+		case 'V': printf("jitsud %s\n", JITSU_VERSION); return JITSUD_EXIT_OK;
+		case 'h': usage(stdout); return JITSUD_EXIT_OK;
+		default: usage(stderr); return JITSUD_EXIT_CONFIG;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return JITSUD_EXIT_CONFIG;
+	}
+
+	if (test_only) {
+		struct policy *p = load_policy(cfg.policy_path, print_policy_error);
+		if (!p)
+			return JITSUD_EXIT_CONFIG;
+		printf("%s: OK, %zu rules\n", cfg.policy_path, p->nrules);
+		policy_free(p);
+		return JITSUD_EXIT_OK;
+	}
+
+	log_init("jitsud", cfg.foreground);
+	if (geteuid() != 0) {
+		log_err("must run as root");
+		return JITSUD_EXIT_SYSTEM;
+	}
+	struct daemon_state d = {.ctx.cfg = &cfg, .listen_fd = -1};
+	d.policy = load_policy(cfg.policy_path, cfg.foreground ? print_policy_error
+	                                                       : log_policy_error);
+	if (!d.policy) {
+		log_err("cannot load policy %s: refusing to start", cfg.policy_path);
+		return JITSUD_EXIT_CONFIG;
+	}
+	d.ctx.policy = d.policy;
+	if (gethostname(d.ctx.hostname, sizeof d.ctx.hostname - 1) < 0)
+		strcpy(d.ctx.hostname, "localhost");
+	if (make_state_dir(cfg.state_dir) < 0)
+		return JITSUD_EXIT_SYSTEM;
+	d.listen_fd = open_listener(cfg.socket_path, &lockfd);
+	d.sig_fd = setup_signals(&d.old_mask);
+	if (d.listen_fd < 0 || d.sig_fd < 0)
+		return JITSUD_EXIT_SYSTEM;
+
+	log_info("started: %zu rules from %s, listening on %s", d.policy->nrules,
+	         d.policy->file, cfg.socket_path);
+	sd_notify(0, "READY=1");
+	int r = serve(&d);
+
+	/* Running commands go on in their own processes; only new requests
+	 * are refused from here. */
+	sd_notify(0, "STOPPING=1");
+	close(d.listen_fd);
+	unlink(cfg.socket_path);
+	log_info("stopped");
+	policy_free(d.policy);
+	return r < 0 ? JITSUD_EXIT_SYSTEM : JITSUD_EXIT_OK;
+}

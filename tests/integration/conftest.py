@@ -1,0 +1,198 @@
+"""Integration harness for jitsu: real users, a real jitsud, real commands.
+
+Every test runs as root. The harness creates throw-away users and groups,
+starts jitsud on a socket in a temporary directory, waits for its sd_notify
+READY=1 (never a sleep), runs the client as those users, and removes all of
+it afterwards.
+
+JITSU_BUILD names the build directory whose binaries are tested (default
+build/ at the top of the checkout), so the same suite runs on the normal and
+the sanitizer builds.
+"""
+import grp
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.abspath(os.environ.get("JITSU_BUILD", os.path.join(TOP, "build")))
+JITSU = os.path.join(BUILD, "jitsu", "jitsu")
+JITSUD = os.path.join(BUILD, "jitsud", "jitsud")
+JITSUCTL = os.path.join(BUILD, "jitsuctl", "jitsuctl")
+
+PREFIX = "jt%d" % (os.getpid() % 100000)
+USERS = {
+    "alice": ["ops"],
+    "bob": [],
+    "carol": ["ops", "dev"],
+}
+
+
+def uname(short):
+    return "%s%s" % (PREFIX, short)
+
+
+def gname(short):
+    return "%s%s" % (PREFIX, short)
+
+
+def _run(cmd):
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="session")
+def users():
+    """Creates the test users and groups; yields {short: name}."""
+    groups = sorted({g for gs in USERS.values() for g in gs})
+    for g in groups:
+        _run(["groupadd", gname(g)])
+    for u, gs in USERS.items():
+        cmd = ["useradd", "-M", "-d", "/nonexistent", "-s", "/bin/sh"]
+        if gs:
+            cmd += ["-G", ",".join(gname(g) for g in gs)]
+        _run(cmd + [uname(u)])
+    try:
+        yield {u: uname(u) for u in USERS}
+    finally:
+        for u in USERS:
+            subprocess.run(["userdel", uname(u)], stderr=subprocess.DEVNULL)
+        for g in groups:
+            subprocess.run(["groupdel", gname(g)], stderr=subprocess.DEVNULL)
+
+
+def policy_text(text):
+    """Expands {alice}, {ops} etc. to the generated names."""
+    names = {u: uname(u) for u in USERS}
+    names.update({"g_" + g: gname(g) for gs in USERS.values() for g in gs})
+    return text.format(**names)
+
+
+class Daemon:
+    """One jitsud in the foreground, on a socket in its own directory."""
+
+    def __init__(self, workdir, policy):
+        self.dir = workdir
+        self.policy = os.path.join(workdir, "policy.conf")
+        self.socket = os.path.join(workdir, "jitsud.sock")
+        self.state = os.path.join(workdir, "state")
+        self.log = os.path.join(workdir, "jitsud.log")
+        self.notify_path = os.path.join(workdir, "notify.sock")
+        self.proc = None
+        self.write_policy(policy)
+
+    def write_policy(self, text, mode=0o644):
+        tmp = self.policy + ".new"
+        with open(tmp, "w") as f:
+            f.write(policy_text(text))
+        os.chmod(tmp, mode)
+        os.rename(tmp, self.policy)
+
+    def _wait_notify(self, want, timeout=15):
+        """Waits for an sd_notify datagram containing want."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("jitsud did not send %s; log:\n%s" % (want, self.read_log()))
+            self.notify.settimeout(left)
+            try:
+                msg = self.notify.recv(4096).decode()
+            except socket.timeout:
+                continue
+            if want in msg.split("\n"):
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError("jitsud exited %s; log:\n%s" % (self.proc.returncode, self.read_log()))
+
+    def start(self, extra=()):
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        if os.path.exists(self.notify_path):
+            os.unlink(self.notify_path)
+        self.notify.bind(self.notify_path)
+        env = dict(os.environ, NOTIFY_SOCKET=self.notify_path)
+        self.logf = open(self.log, "ab")
+        self.proc = subprocess.Popen(
+            [JITSUD, "-f", "-c", self.policy, "-S", self.socket, "-d", self.state, *extra],
+            stdout=self.logf, stderr=self.logf, env=env, stdin=subprocess.DEVNULL)
+        self._wait_notify("READY=1")
+        return self
+
+    def reload(self):
+        """Sends SIGHUP and waits for the daemon to say it is ready again."""
+        self.proc.send_signal(signal.SIGHUP)
+        self._wait_notify("RELOADING=1")
+        self._wait_notify("READY=1")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.logf.close()
+            self.notify.close()
+
+    def read_log(self):
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+
+@pytest.fixture
+def workdir():
+    d = tempfile.mkdtemp(prefix="jitsu-it-")
+    os.chmod(d, 0o755)
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def daemon_factory(users, workdir):
+    started = []
+
+    def make(policy, start=True, extra=()):
+        d = Daemon(workdir, policy)
+        started.append(d)
+        return d.start(extra) if start else d
+
+    yield make
+    for d in started:
+        d.stop()
+
+
+def user_ids(name):
+    pw = pwd.getpwnam(name)
+    extra = [g.gr_gid for g in grp.getgrall() if name in g.gr_mem]
+    return pw.pw_uid, pw.pw_gid, extra
+
+
+def run_as(user, argv, daemon=None, input=None, env=None, timeout=30, cwd="/", **kw):
+    """Runs argv as user (uid, gid and supplementary groups set)."""
+    uid, gid, extra = user_ids(user)
+    e = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+    if daemon is not None:
+        e["JITSU_SOCKET"] = daemon.socket
+    if env:
+        e.update(env)
+    if input is None and "stdin" not in kw:
+        kw["stdin"] = subprocess.DEVNULL
+    return subprocess.run(argv, user=uid, group=gid, extra_groups=extra, env=e, input=input,
+                          capture_output=True, timeout=timeout, cwd=cwd, **kw)
+
+
+def jitsu(user, args, daemon, **kw):
+    return run_as(user, [JITSU, *args], daemon=daemon, **kw)
