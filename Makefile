@@ -62,8 +62,11 @@ run: build
 	@echo "try, as a user the policy permits:  JITSU_SOCKET=$(RUNDIR)/jitsud.sock $(CURDIR)/$(BUILD)/jitsu/jitsu id"
 	$(BUILD)/jitsud/jitsud -f -c $(RUNDIR)/policy.conf -S $(RUNDIR)/jitsud.sock -d $(RUNDIR)/state
 
-install: build
+# The prefix is compiled into the defaults (SYSCONFDIR/jitsu/policy.conf):
+# reconfigure first, then build, then install.
+install: deps-build $(BUILD)/build.ninja
 	meson configure $(BUILD) --prefix=$(PREFIX) >/dev/null
+	ninja -C $(BUILD)
 	DESTDIR=$(DESTDIR) meson install -C $(BUILD) --no-rebuild
 
 lint: deps-lint $(BUILD)/build.ninja

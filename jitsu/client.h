@@ -4,6 +4,7 @@
 #ifndef JITSU_CLIENT_H
 #define JITSU_CLIENT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Fixed exit codes of jitsu's own errors (jitsu(1)). The command's own
@@ -27,6 +28,13 @@ int relay_run(int sock, int master);
 
 /* Restores the terminal if relay_run left raw mode on (for fatal paths). */
 void relay_restore(void);
+
+/*
+ * Asks prompt and reads one line into buf (NUL-terminated, at most len-1
+ * bytes kept): on the controlling terminal, with echo off unless echo is
+ * set, else from stdin. Returns 0, or -1 when nothing could be read.
+ */
+int prompt_read(const char *prompt, int echo, char *buf, size_t len);
 
 /* Maps a PROTO_ERROR class to jitsu's exit code. */
 int client_error_exit(unsigned code);

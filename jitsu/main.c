@@ -83,7 +83,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	}
 	o->argv = argv + optind;
 	o->argc = argc - optind;
-	if (o->list ? o->argc != 0 : o->argc == 0)
+	if (o->list ? (o->argc != 0 || o->check_file) : o->argc == 0)
 		return -1;
 	if (o->target && !o->target[0])
 		return -1;
@@ -231,6 +231,20 @@ static int send_request(int sock, const struct options *o)
 	return 0;
 }
 
+/* Answers a PROTO_PROMPT; -1 to go on, or an exit code. */
+static int answer_prompt(int sock, const char *prompt, int echo)
+{
+	char line[PROTO_MAX_SHORT];
+	if (prompt_read(prompt, echo, line, sizeof line) < 0) {
+		fprintf(stderr, "jitsu: no answer: %s\n", prompt);
+		proto_send(sock, PROTO_CANCEL, NULL, 0, NULL, 0);
+		return JITSU_EXIT_DENIED;
+	}
+	int r = proto_send_str(sock, PROTO_ANSWER, line);
+	explicit_bzero(line, sizeof line);
+	return r < 0 ? JITSU_EXIT_PROTOCOL : -1;
+}
+
 /* Waits for the daemon's answer to a request; relays once it started. */
 static int converse(int sock)
 {
@@ -252,6 +266,8 @@ static int converse(int sock)
 		if (m.type == PROTO_NOTICE && proto_decode_str(&m, PROTO_MAX_SHORT, &s) == 0) {
 			fprintf(stderr, "jitsu: %s\n", s);
 			r = -1;
+		} else if (m.type == PROTO_PROMPT && proto_decode_u32_str(&m, PROTO_MAX_SHORT, &code, &s) == 0) {
+			r = answer_prompt(sock, s, (int)code);
 		} else if (m.type == PROTO_ERROR && proto_decode_error(&m, &code, &s) == 0) {
 			fprintf(stderr, "jitsu: %s\n", s);
 			r = client_error_exit(code);

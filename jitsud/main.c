@@ -9,7 +9,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -62,6 +65,23 @@ static struct policy *load_policy(const char *path, policy_error_fn report)
 		return NULL;
 	}
 	return p;
+}
+
+/*
+ * Loads the NSS modules and the time zone once, here, so that every
+ * connection process inherits them instead of loading them per request.
+ */
+static void warm_caches(void)
+{
+	gid_t groups[64];
+	int n = 64;
+	struct passwd *pw = getpwnam("root");
+	if (pw)
+		getgrouplist(pw->pw_name, pw->pw_gid, groups, &n);
+	getgrgid(0);
+	endpwent();
+	endgrent();
+	tzset();
 }
 
 static int make_state_dir(const char *dir)
@@ -132,7 +152,7 @@ static int setup_signals(sigset_t *old)
 struct daemon_state {
 	struct jitsud_ctx ctx;
 	struct policy *policy;
-	int listen_fd, sig_fd;
+	int listen_fd, sig_fd, lock_fd;
 	sigset_t old_mask;
 	unsigned children;
 	int stopping;
@@ -150,6 +170,7 @@ static void reload(struct daemon_state *d)
 		d->ctx.policy = p;
 		log_info("policy reloaded: %zu rules from %s", p->nrules, p->file);
 	}
+	tzset();
 	sd_notify(0, "READY=1");
 }
 
@@ -186,8 +207,11 @@ static void accept_one(struct daemon_state *d)
 	}
 	pid_t pid = fork();
 	if (pid == 0) {
+		/* The lock must die with the main process, not with the
+		 * last running command. */
 		close(d->listen_fd);
 		close(d->sig_fd);
+		close(d->lock_fd);
 		sigprocmask(SIG_SETMASK, &d->old_mask, NULL);
 		session_serve(c, &d->ctx);
 		_exit(0);
@@ -226,7 +250,7 @@ int main(int argc, char **argv)
 		.socket_path = "/run/jitsu/jitsud.sock",
 		.state_dir = "/var/lib/jitsu",
 	};
-	int test_only = 0, opt, lockfd = -1;
+	int test_only = 0, opt;
 
 	while ((opt = getopt(argc, argv, "fc:S:d:thV")) != -1) {
 		switch (opt) {
@@ -259,7 +283,7 @@ int main(int argc, char **argv)
 		log_err("must run as root");
 		return JITSUD_EXIT_SYSTEM;
 	}
-	struct daemon_state d = {.ctx.cfg = &cfg, .listen_fd = -1};
+	struct daemon_state d = {.ctx.cfg = &cfg, .listen_fd = -1, .lock_fd = -1};
 	d.policy = load_policy(cfg.policy_path, cfg.foreground ? print_policy_error
 	                                                       : log_policy_error);
 	if (!d.policy) {
@@ -269,9 +293,10 @@ int main(int argc, char **argv)
 	d.ctx.policy = d.policy;
 	if (gethostname(d.ctx.hostname, sizeof d.ctx.hostname - 1) < 0)
 		strcpy(d.ctx.hostname, "localhost");
+	warm_caches();
 	if (make_state_dir(cfg.state_dir) < 0)
 		return JITSUD_EXIT_SYSTEM;
-	d.listen_fd = open_listener(cfg.socket_path, &lockfd);
+	d.listen_fd = open_listener(cfg.socket_path, &d.lock_fd);
 	d.sig_fd = setup_signals(&d.old_mask);
 	if (d.listen_fd < 0 || d.sig_fd < 0)
 		return JITSUD_EXIT_SYSTEM;

@@ -61,10 +61,12 @@ struct peer {
 	size_t ngroup_names;
 };
 
-/* The target user, copied out of the passwd entry. */
+/* The target user, copied out of the passwd entry, with its groups. */
 struct target {
 	uid_t uid;
 	gid_t gid;
+	gid_t groups[SESSION_MAX_GROUPS];
+	int ngroups;
 	char user[64];
 	char home[1024];
 	char shell[1024];
@@ -140,6 +142,11 @@ static int target_lookup(const char *name, struct target *t)
 	strcpy(t->user, pw->pw_name);
 	strcpy(t->home, pw->pw_dir);
 	strcpy(t->shell, pw->pw_shell[0] ? pw->pw_shell : "/bin/sh");
+	/* As initgroups() would, but here, before the fork, so the child
+	 * only has to set them. */
+	t->ngroups = SESSION_MAX_GROUPS;
+	if (getgrouplist(t->user, t->gid, t->groups, &t->ngroups) < 0)
+		return -E2BIG;
 	return 0;
 }
 
@@ -318,7 +325,8 @@ static pid_t start_command(struct session *s)
 		.cwd_fd = s->fds[3],
 		.uid = s->target.uid,
 		.gid = s->target.gid,
-		.user = s->target.user,
+		.groups = s->target.groups,
+		.ngroups = s->target.ngroups,
 	};
 	for (int i = 0; i < 3; i++)
 		r.stdio[i] = isatty(s->fds[i]) ? s->pty_slave : s->fds[i];

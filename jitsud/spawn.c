@@ -36,7 +36,7 @@ static void child_stdio(const struct spawn_req *r, int err_fd)
 
 static void child_drop(const struct spawn_req *r, int err_fd)
 {
-	if (initgroups(r->user, r->gid) < 0 || setresgid(r->gid, r->gid, r->gid) < 0 ||
+	if (setgroups((size_t)r->ngroups, r->groups) < 0 || setresgid(r->gid, r->gid, r->gid) < 0 ||
 	    setresuid(r->uid, r->uid, r->uid) < 0)
 		child_fail(err_fd);
 	uid_t ru, eu, su;

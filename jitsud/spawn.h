@@ -26,7 +26,8 @@ struct spawn_req {
 	int cwd_fd;
 	uid_t uid;
 	gid_t gid;
-	const char *user;    /* target user name, for initgroups */
+	const gid_t *groups; /* the target's supplementary groups */
+	int ngroups;
 };
 
 struct spawn {

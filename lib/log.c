@@ -19,7 +19,7 @@ void log_init(const char *ident, int to_stderr)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_AUTHPRIV);
 }
 
-static void log_v(int prio, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void log_v(int prio, const char *fmt, va_list ap)
 {
 	if (log_to_stderr) {
 		char line[2048];

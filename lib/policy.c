@@ -21,9 +21,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 
 #include "jitsu/policy.h"
+
+#include "jitsu/digest.h"
 #include "jitsu/policy_lex.h"
 
 #define FOR_MAX_SECS (7u * 24 * 60 * 60)
@@ -778,12 +779,12 @@ int policy_parse(const char *text, size_t len, const char *file, struct policy *
 		file = "(policy)";
 	p = calloc(1, sizeof *p);
 	ps = calloc(1, sizeof *ps); /* holds a POLICY_MAX_TOKEN buffer */
-	if (!p || !ps || !(p->file = strdup(file)) ||
-	    EVP_Digest(text, len, p->sha256, NULL, EVP_sha256(), NULL) != 1) {
+	if (!p || !ps || !(p->file = strdup(file))) {
 		free(ps);
 		policy_free(p);
 		return -ENOMEM;
 	}
+	digest_sha256(text, len, p->sha256);
 	policy_lex_init(&ps->lx, text, len);
 	ps->file = p->file;
 	ps->on_error = on_error;

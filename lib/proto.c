@@ -420,15 +420,20 @@ void proto_exec_free(struct proto_exec *e)
 	memset(e, 0, sizeof *e);
 }
 
-int proto_send_error(int sock, enum proto_err code, const char *msg)
+int proto_send_u32_str(int sock, uint8_t type, uint32_t v, const char *s)
 {
 	struct proto_buf b;
 	proto_buf_init(&b);
-	proto_put_u32(&b, (uint32_t)code);
-	proto_put_str(&b, msg);
-	int r = b.err ? b.err : proto_send(sock, PROTO_ERROR, b.data, b.len, NULL, 0);
+	proto_put_u32(&b, v);
+	proto_put_str(&b, s);
+	int r = b.err ? b.err : proto_send(sock, type, b.data, b.len, NULL, 0);
 	proto_buf_free(&b);
 	return r;
+}
+
+int proto_send_error(int sock, enum proto_err code, const char *msg)
+{
+	return proto_send_u32_str(sock, PROTO_ERROR, (uint32_t)code, msg);
 }
 
 int proto_send_u32(int sock, uint8_t type, uint32_t v)
@@ -458,18 +463,23 @@ int proto_send_str(int sock, uint8_t type, const char *s)
 	return r;
 }
 
-int proto_decode_error(const struct proto_msg *m, uint32_t *code, char **msg)
+int proto_decode_u32_str(const struct proto_msg *m, size_t max, uint32_t *v, char **s)
 {
 	struct proto_reader r;
 	proto_reader_init(&r, m->payload, m->len);
-	*msg = NULL;
-	if (proto_get_u32(&r, code) < 0 || proto_get_str(&r, PROTO_MAX_SHORT, msg) < 0 ||
+	*s = NULL;
+	if (proto_get_u32(&r, v) < 0 || proto_get_str(&r, max, s) < 0 ||
 	    proto_reader_done(&r) < 0) {
-		free(*msg);
-		*msg = NULL;
+		free(*s);
+		*s = NULL;
 		return -EBADMSG;
 	}
 	return 0;
+}
+
+int proto_decode_error(const struct proto_msg *m, uint32_t *code, char **msg)
+{
+	return proto_decode_u32_str(m, PROTO_MAX_SHORT, code, msg);
 }
 
 int proto_decode_u32(const struct proto_msg *m, uint32_t *v)

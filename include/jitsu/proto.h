@@ -149,12 +149,15 @@ int proto_send_error(int sock, enum proto_err code, const char *msg);
 int proto_send_u32(int sock, uint8_t type, uint32_t v);
 int proto_send_u32x2(int sock, uint8_t type, uint32_t a, uint32_t b);
 int proto_send_str(int sock, uint8_t type, const char *s);
+/* A u32 followed by a string (PROTO_ERROR, PROTO_PROMPT). */
+int proto_send_u32_str(int sock, uint8_t type, uint32_t v, const char *s);
 
 /* Decoders for the small messages; each checks the exact length. */
 int proto_decode_error(const struct proto_msg *m, uint32_t *code, char **msg);
 int proto_decode_u32(const struct proto_msg *m, uint32_t *v);
 int proto_decode_u32x2(const struct proto_msg *m, uint32_t *a, uint32_t *b);
 int proto_decode_str(const struct proto_msg *m, size_t max, char **s);
+int proto_decode_u32_str(const struct proto_msg *m, size_t max, uint32_t *v, char **s);
 
 /* A short name for a message type, for logs ("REQ_EXEC", "?"). */
 const char *proto_type_name(uint8_t type);
