@@ -1,0 +1,121 @@
+/*
+ * jitsuctl mfa: the administrator's view of MFA enrollments.
+ *
+ *   jitsuctl mfa status USER   enrolled or not, recovery codes left, lockout
+ *   jitsuctl mfa reset USER    forget USER's enrollment (also a corrupt one),
+ *                              so USER can enroll again with jitsu --enroll-mfa
+ *
+ * MUST rules:
+ *  - Runs as root only: the store is root's, and a reset disables a factor.
+ *  - USER is resolved with getpwnam(3); a decimal uid is accepted only when
+ *    no such user name exists (to clean up after a deleted account).
+ *  - Prints no secret: the state has one, the output never shows it.
+ *
+ * Exit status (jitsuctl.h): JITSUCTL_EXIT_OK, JITSUCTL_EXIT_FAIL (not
+ * enrolled, store error, not root, no such user), JITSUCTL_EXIT_USAGE.
+ */
+#include "jitsuctl.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jitsu/mfastore.h"
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: jitsuctl mfa status USER\n"
+	                "       jitsuctl mfa reset USER\n");
+	return JITSUCTL_EXIT_USAGE;
+}
+
+/* Resolves USER to a uid and a display name; returns 0 or -ENOENT. */
+static int resolve_user(const char *user, uid_t *uid, char *name, size_t namelen)
+{
+	struct passwd *pw = getpwnam(user);
+	if (pw) {
+		*uid = pw->pw_uid;
+		snprintf(name, namelen, "%s", pw->pw_name);
+		return 0;
+	}
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(user, &end, 10);
+	if (user[0] < '0' || user[0] > '9' || *end || errno || v >= (uid_t)-1)
+		return -ENOENT;
+	*uid = (uid_t)v;
+	snprintf(name, namelen, "#%lu", v);
+	return 0;
+}
+
+static int do_status(const char *dir, uid_t uid, const char *name)
+{
+	struct mfastore_status st;
+	char err[512];
+
+	int rc = mfastore_status(dir, uid, time(NULL), &st, err, sizeof err);
+	if (rc < 0) {
+		fprintf(stderr, "jitsuctl mfa: %s: %s\n", name, err);
+		return JITSUCTL_EXIT_FAIL;
+	}
+	printf("user: %s (uid %u)\n", name, (unsigned)uid);
+	printf("mfa: %s\n", st.enrolled ? "enrolled" : st.pending ? "enrollment pending" : "not enrolled");
+	if (!st.enrolled)
+		return JITSUCTL_EXIT_OK;
+	printf("recovery codes left: %u of %u\n", st.recovery_left, MFASTORE_RECOVERY_CODES);
+	printf("consecutive failures: %u\n", st.fail_count);
+	if (st.locked_secs)
+		printf("lockout: locked for %u more seconds (level %u)\n", st.locked_secs, st.lockout_level);
+	else if (st.lockout_level)
+		printf("lockout: not locked (level %u since the last success)\n", st.lockout_level);
+	else
+		printf("lockout: none\n");
+	return JITSUCTL_EXIT_OK;
+}
+
+static int do_reset(const char *dir, uid_t uid, const char *name)
+{
+	char err[512];
+
+	int rc = mfastore_reset(dir, uid, err, sizeof err);
+	if (rc == -ENOENT) {
+		fprintf(stderr, "jitsuctl mfa: %s is not enrolled; nothing to reset\n", name);
+		return JITSUCTL_EXIT_FAIL;
+	}
+	if (rc < 0) {
+		fprintf(stderr, "jitsuctl mfa: %s: %s\n", name, err);
+		return JITSUCTL_EXIT_FAIL;
+	}
+	printf("MFA enrollment of %s (uid %u) removed; they can enroll again with "
+	       "`jitsu --enroll-mfa`\n", name, (unsigned)uid);
+	return JITSUCTL_EXIT_OK;
+}
+
+int jitsuctl_mfa_main(int argc, char **argv, const char *statedir)
+{
+	char dir[4096], name[256];
+	uid_t uid;
+
+	if (argc != 3 || !statedir ||
+	    (strcmp(argv[1], "status") != 0 && strcmp(argv[1], "reset") != 0))
+		return usage();
+	if (geteuid() != 0) {
+		fprintf(stderr, "jitsuctl mfa: must be run as root\n");
+		return JITSUCTL_EXIT_FAIL;
+	}
+	if (resolve_user(argv[2], &uid, name, sizeof name) < 0) {
+		fprintf(stderr, "jitsuctl mfa: no such user: %s\n", argv[2]);
+		return JITSUCTL_EXIT_FAIL;
+	}
+	if (snprintf(dir, sizeof dir, "%s/%s", statedir, MFASTORE_DIRNAME) >= (int)sizeof dir) {
+		fprintf(stderr, "jitsuctl mfa: state directory path too long\n");
+		return JITSUCTL_EXIT_FAIL;
+	}
+	if (strcmp(argv[1], "status") == 0)
+		return do_status(dir, uid, name);
+	return do_reset(dir, uid, name);
+}
