@@ -26,18 +26,21 @@
 #include "jitsu/envbuild.h"
 #include "jitsu/policy.h"
 #include "jitsu/proto.h"
+#include "jitsu/qr.h"
 #include "jitsu/resolve.h"
 
 #define JITSU_DEFAULT_SOCKET "/run/jitsu/jitsud.sock"
 
 extern char **environ;
 
+enum client_mode { MODE_EXEC, MODE_LIST, MODE_CHECK, MODE_ENROLL, MODE_MFA_STATUS };
+
 struct options {
+	enum client_mode mode;
 	const char *socket;
 	const char *target;
 	const char *reason;
 	const char *check_file;
-	int list;
 	char **argv;
 	int argc;
 };
@@ -46,7 +49,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: jitsu [-S socket] [-u user] [-r reason] [--] command [arg ...]\n"
 	           "       jitsu -l [-S socket]\n"
-	           "       jitsu -C policyfile [-u user] [--] command [arg ...]\n");
+	           "       jitsu -C policyfile [-u user] [--] command [arg ...]\n"
+	           "       jitsu --enroll-mfa | --mfa-status [-S socket]\n");
 }
 
 int client_error_exit(unsigned code)
@@ -64,18 +68,27 @@ int client_error_exit(unsigned code)
 
 static int parse_options(int argc, char **argv, struct options *o)
 {
-	int c;
+	static const struct option longopts[] = {
+		{"enroll-mfa", no_argument, NULL, 'E'},
+		{"mfa-status", no_argument, NULL, 'M'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	int c, modes = 0;
 	o->socket = getenv("JITSU_SOCKET");
 	if (!o->socket || !o->socket[0])
 		o->socket = JITSU_DEFAULT_SOCKET;
 	/* '+': stop at the command, so its own options are left alone. */
-	while ((c = getopt(argc, argv, "+S:u:r:C:lhV")) != -1) {
+	while ((c = getopt_long(argc, argv, "+S:u:r:C:lhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'S': o->socket = optarg; break;
 		case 'u': o->target = optarg; break;
 		case 'r': o->reason = optarg; break;
-		case 'C': o->check_file = optarg; break;
-		case 'l': o->list = 1; break;
+		case 'C': o->check_file = optarg; o->mode = MODE_CHECK; modes++; break;
+		case 'l': o->mode = MODE_LIST; modes++; break;
+		case 'E': o->mode = MODE_ENROLL; modes++; break;
+		case 'M': o->mode = MODE_MFA_STATUS; modes++; break;
 		case 'V': printf("jitsu %s\n", JITSU_VERSION); exit(0);
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
@@ -83,11 +96,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 	}
 	o->argv = argv + optind;
 	o->argc = argc - optind;
-	if (o->list ? (o->argc != 0 || o->check_file) : o->argc == 0)
+	if (modes > 1 || (o->target && !o->target[0]))
 		return -1;
-	if (o->target && !o->target[0])
-		return -1;
-	return 0;
+	int wants_command = o->mode == MODE_EXEC || o->mode == MODE_CHECK;
+	return wants_command == (o->argc > 0) ? 0 : -1;
 }
 
 static void print_policy_error(void *ctx, const char *file, unsigned line, const char *msg)
@@ -231,6 +243,35 @@ static int send_request(int sock, const struct options *o)
 	return 0;
 }
 
+/* Shows an enrollment once: the QR code, the URI and the key by hand. */
+static int show_otpauth(const struct proto_msg *m)
+{
+	struct proto_reader r;
+	char *uri = NULL, *secret = NULL;
+	struct qr_text qr = {0};
+	int ret = -1;
+	proto_reader_init(&r, m->payload, m->len);
+	if (proto_get_str(&r, PROTO_MAX_SHORT, &uri) < 0 ||
+	    proto_get_str(&r, PROTO_MAX_SHORT, &secret) < 0 || proto_reader_done(&r) < 0) {
+		fprintf(stderr, "jitsu: protocol error: bad enrollment message\n");
+		ret = JITSU_EXIT_PROTOCOL;
+	} else {
+		printf("Scan this QR code with your authenticator app:\n\n");
+		if (qr_render(uri, isatty(STDOUT_FILENO) ? QR_ANSI : 0, &qr) == 0)
+			fputs(qr.text, stdout);
+		printf("\n%s\nor enter this key by hand: %s\n\n", uri, secret);
+		fflush(stdout);
+	}
+	qr_text_free(&qr);
+	if (uri)
+		explicit_bzero(uri, strlen(uri));
+	if (secret)
+		explicit_bzero(secret, strlen(secret));
+	free(uri);
+	free(secret);
+	return ret;
+}
+
 /* Answers a PROTO_PROMPT; -1 to go on, or an exit code. */
 static int answer_prompt(int sock, const char *prompt, int echo)
 {
@@ -266,6 +307,11 @@ static int converse(int sock)
 		if (m.type == PROTO_NOTICE && proto_decode_str(&m, PROTO_MAX_SHORT, &s) == 0) {
 			fprintf(stderr, "jitsu: %s\n", s);
 			r = -1;
+		} else if (m.type == PROTO_TEXT && proto_decode_str(&m, PROTO_MAX_SHORT * 8, &s) == 0) {
+			fputs(s, stdout);
+			r = 0;
+		} else if (m.type == PROTO_OTPAUTH) {
+			r = show_otpauth(&m);
 		} else if (m.type == PROTO_PROMPT && proto_decode_u32_str(&m, PROTO_MAX_SHORT, &code, &s) == 0) {
 			r = answer_prompt(sock, s, (int)code);
 		} else if (m.type == PROTO_ERROR && proto_decode_error(&m, &code, &s) == 0) {
@@ -282,28 +328,14 @@ static int converse(int sock)
 	}
 }
 
-static int list_rules(int sock)
+/* Sends an empty request of type t and holds the conversation. */
+static int simple_request(int sock, uint8_t t)
 {
-	struct proto_msg m;
-	char *s = NULL;
-	uint32_t code;
-	if (proto_send(sock, PROTO_REQ_LIST, NULL, 0, NULL, 0) < 0 || proto_recv(sock, &m, 0) < 0) {
+	if (proto_send(sock, t, NULL, 0, NULL, 0) < 0) {
 		fprintf(stderr, "jitsu: jitsud closed the connection\n");
 		return JITSU_EXIT_PROTOCOL;
 	}
-	int r = JITSU_EXIT_PROTOCOL;
-	if (m.type == PROTO_TEXT && proto_decode_str(&m, PROTO_MAX_SHORT * 8, &s) == 0) {
-		fputs(s, stdout);
-		r = 0;
-	} else if (m.type == PROTO_ERROR && proto_decode_error(&m, &code, &s) == 0) {
-		fprintf(stderr, "jitsu: %s\n", s);
-		r = client_error_exit(code);
-	} else {
-		fprintf(stderr, "jitsu: protocol error\n");
-	}
-	free(s);
-	proto_msg_free(&m);
-	return r;
+	return converse(sock);
 }
 
 /* A closed 0, 1 or 2 would be reused by the next open(); fill the gap. */
@@ -322,14 +354,18 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return JITSU_EXIT_USAGE;
 	}
-	if (o.check_file)
+	if (o.mode == MODE_CHECK)
 		return check_policy(&o);
 
 	int sock = connect_daemon(o.socket);
 	if (sock < 0)
 		return JITSU_EXIT_UNREACHABLE;
-	if (o.list)
-		return list_rules(sock);
+	if (o.mode == MODE_LIST)
+		return simple_request(sock, PROTO_REQ_LIST);
+	if (o.mode == MODE_ENROLL)
+		return simple_request(sock, PROTO_REQ_ENROLL);
+	if (o.mode == MODE_MFA_STATUS)
+		return simple_request(sock, PROTO_REQ_MFA_STATUS);
 	int r = send_request(sock, &o);
 	if (r != 0)
 		return r;

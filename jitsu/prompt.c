@@ -82,5 +82,8 @@ int prompt_read(const char *prompt, int echo, char *buf, size_t len)
 	}
 	if (fd >= 0)
 		close(fd);
+	else if (write(STDERR_FILENO, "\n", 1) < 0) {
+		/* Keeps the next message off the prompt's line; cosmetic. */
+	}
 	return n < 0 ? -1 : 0;
 }

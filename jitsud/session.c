@@ -37,7 +37,9 @@
 #include "jitsu/log.h"
 #include "jitsu/proto.h"
 #include "jitsu/resolve.h"
+#include "challenge.h"
 #include "jitsud.h"
+#include "session.h"
 #include "spawn.h"
 
 #ifndef SO_PEERGROUPS
@@ -46,49 +48,7 @@
 
 #define SESSION_REQUEST_TIMEOUT 10 /* seconds to send the request */
 #define SESSION_BYE_TIMEOUT 2      /* seconds to say goodbye after the exit */
-#define SESSION_MAX_GROUPS 1024
 #define SESSION_KILL_GRACE 5       /* seconds from SIGTERM to SIGKILL at time-out */
-
-/* The caller, as the kernel reports it. */
-struct peer {
-	uid_t uid;
-	gid_t gid;
-	pid_t pid;
-	char user[64];
-	gid_t gids[SESSION_MAX_GROUPS];
-	int ngids;
-	char *group_names[SESSION_MAX_GROUPS + 1];
-	size_t ngroup_names;
-};
-
-/* The target user, copied out of the passwd entry, with its groups. */
-struct target {
-	uid_t uid;
-	gid_t gid;
-	gid_t groups[SESSION_MAX_GROUPS];
-	int ngroups;
-	char user[64];
-	char home[1024];
-	char shell[1024];
-};
-
-struct session {
-	int sock;
-	const struct jitsud_ctx *ctx;
-	struct peer peer;
-	struct target target;
-	struct proto_exec req;
-	int fds[PROTO_MAX_FDS]; /* stdin, stdout, stderr, cwd */
-	struct resolved bin;
-	uint8_t sha256[32];
-	char sha256_hex[65];
-	int is_script;
-	struct policy_decision decision;
-	int pty_master, pty_slave;
-	int tty_fd;             /* the user's terminal, held to restore its mode */
-	struct termios tty_saved;
-	int tty_saved_ok;
-};
 
 static int peer_identify(int sock, struct peer *p)
 {
@@ -150,11 +110,7 @@ static int target_lookup(const char *name, struct target *t)
 	return 0;
 }
 
-/* Refuses with one line to the user and one to the log. */
-static void refuse(struct session *s, enum proto_err code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void refuse(struct session *s, enum proto_err code, const char *fmt, ...)
+void session_refuse(struct session *s, enum proto_err code, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -193,26 +149,26 @@ static int check_request(struct session *s)
 	struct stat st;
 	if (s->fds[0] < 0 || s->fds[1] < 0 || s->fds[2] < 0 || s->fds[3] < 0 ||
 	    fstat(s->fds[3], &st) < 0 || !S_ISDIR(st.st_mode)) {
-		refuse(s, PROTO_E_PROTOCOL, "protocol error: expected stdin, stdout, stderr and a cwd");
+		session_refuse(s, PROTO_E_PROTOCOL, "protocol error: expected stdin, stdout, stderr and a cwd");
 		return -1;
 	}
 	if (target_lookup(s->req.target, &s->target) < 0) {
-		refuse(s, PROTO_E_USAGE, "unknown target user '%s'", s->req.target);
+		session_refuse(s, PROTO_E_USAGE, "unknown target user '%s'", s->req.target);
 		return -1;
 	}
 	char err[PATH_MAX + 128];
 	int r = resolve_as_caller(s, err, sizeof err);
 	if (r < 0) {
-		refuse(s, r == -ENOENT ? PROTO_E_NOTFOUND : PROTO_E_NOEXEC, "%s", err);
+		session_refuse(s, r == -ENOENT ? PROTO_E_NOTFOUND : PROTO_E_NOEXEC, "%s", err);
 		return -1;
 	}
 	if (resolve_check_safe(&s->bin, err, sizeof err) < 0) {
-		refuse(s, PROTO_E_NOEXEC, "%s", err);
+		session_refuse(s, PROTO_E_NOEXEC, "%s", err);
 		return -1;
 	}
 	r = resolve_sha256(&s->bin, s->sha256, &s->is_script);
 	if (r < 0) {
-		refuse(s, PROTO_E_NOEXEC, "%s: cannot read: %s", s->bin.path, strerror(-r));
+		session_refuse(s, PROTO_E_NOEXEC, "%s: cannot read: %s", s->bin.path, strerror(-r));
 		return -1;
 	}
 	resolve_hex(s->sha256, sizeof s->sha256, s->sha256_hex);
@@ -244,36 +200,40 @@ static int check_requirements(struct session *s)
 {
 	const struct policy_decision *d = &s->decision;
 	if ((d->reqs & POLICY_REQ_REASON) && !s->req.reason[0]) {
-		refuse(s, PROTO_E_DENIED, "a reason is required for %s: use jitsu -r REASON",
+		session_refuse(s, PROTO_E_DENIED, "a reason is required for %s: use jitsu -r REASON",
 		       s->bin.path);
 		return -1;
 	}
-	if (d->reqs & POLICY_REQ_MFA) {
-		refuse(s, PROTO_E_DENIED,
-		       "policy requires MFA for %s, which this jitsud does not support yet",
-		       s->bin.path);
+	if ((d->reqs & POLICY_REQ_MFA) && challenge_mfa(s) < 0)
 		return -1;
-	}
 	if (d->reqs & POLICY_REQ_APPROVAL) {
-		refuse(s, PROTO_E_DENIED,
+		session_refuse(s, PROTO_E_DENIED,
 		       "policy requires approval for %s, and no hub is configured", s->bin.path);
 		return -1;
 	}
 	return 0;
 }
 
-/* Allocates the pty when any of stdin/stdout/stderr is a terminal. */
-static int setup_pty(struct session *s)
+/* Finds the user's terminal among stdin/stdout/stderr and saves its mode,
+ * so that it can be restored if the client dies at any later step. */
+static void detect_tty(struct session *s)
 {
-	s->pty_master = s->pty_slave = s->tty_fd = -1;
+	s->tty_fd = -1;
 	for (int i = 0; i < 3; i++)
 		if (isatty(s->fds[i])) {
 			s->tty_fd = s->fds[i];
 			break;
 		}
+	if (s->tty_fd >= 0)
+		s->tty_saved_ok = tcgetattr(s->tty_fd, &s->tty_saved) == 0;
+}
+
+/* Allocates the pty when any of stdin/stdout/stderr is a terminal. */
+static int setup_pty(struct session *s)
+{
+	s->pty_master = s->pty_slave = -1;
 	if (s->tty_fd < 0)
 		return 0;
-	s->tty_saved_ok = tcgetattr(s->tty_fd, &s->tty_saved) == 0;
 	s->pty_master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (s->pty_master < 0 || unlockpt(s->pty_master) < 0)
 		return -errno;
@@ -288,10 +248,47 @@ static int setup_pty(struct session *s)
 	return 0;
 }
 
-static void restore_tty(struct session *s)
+void session_restore_tty(struct session *s)
 {
 	if (s->tty_fd >= 0 && s->tty_saved_ok)
 		tcsetattr(s->tty_fd, TCSADRAIN, &s->tty_saved);
+}
+
+void session_notice(struct session *s, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	proto_send_str(s->sock, PROTO_NOTICE, msg);
+}
+
+int session_ask(struct session *s, const char *prompt, int echo, char *buf, size_t len)
+{
+	struct timeval tv = {SESSION_ANSWER_TIMEOUT, 0};
+	struct proto_msg m;
+	char *ans = NULL;
+	int r = -1;
+
+	if (proto_send_u32_str(s->sock, PROTO_PROMPT, echo ? 1 : 0, prompt) < 0)
+		return -1;
+	setsockopt(s->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	if (proto_recv(s->sock, &m, 0) < 0) {
+		/* Gone while its terminal had echo off: put it back. */
+		session_restore_tty(s);
+		return -1;
+	}
+	if (m.type == PROTO_ANSWER && len > 0 &&
+	    proto_decode_str(&m, len - 1, &ans) == 0) {
+		memcpy(buf, ans, strlen(ans) + 1);
+		explicit_bzero(ans, strlen(ans));
+		r = 0;
+	}
+	free(ans);
+	explicit_bzero(m.payload, m.len);
+	proto_msg_free(&m);
+	return r;
 }
 
 static int build_env(struct session *s, char ***env)
@@ -313,7 +310,7 @@ static pid_t start_command(struct session *s)
 {
 	char **env = NULL;
 	if (build_env(s, &env) < 0) {
-		refuse(s, PROTO_E_INTERNAL, "cannot build the environment");
+		session_refuse(s, PROTO_E_INTERNAL, "cannot build the environment");
 		return -1;
 	}
 	struct spawn_req r = {
@@ -334,7 +331,7 @@ static pid_t start_command(struct session *s)
 	int e = spawn_start(&r, &sp);
 	envbuild_free(env);
 	if (e < 0) {
-		refuse(s, PROTO_E_INTERNAL, "cannot start %s: %s", s->bin.path, strerror(-e));
+		session_refuse(s, PROTO_E_INTERNAL, "cannot start %s: %s", s->bin.path, strerror(-e));
 		return -1;
 	}
 	log_info("exec: user=%s uid=%u as=%s cmd=%s sha256=%s pid=%d", s->peer.user,
@@ -342,7 +339,7 @@ static pid_t start_command(struct session *s)
 	e = spawn_release(&sp);
 	if (e) {
 		waitpid(sp.pid, NULL, 0);
-		refuse(s, (e == ENOENT) ? PROTO_E_NOTFOUND : PROTO_E_NOEXEC, "%s: %s",
+		session_refuse(s, (e == ENOENT) ? PROTO_E_NOTFOUND : PROTO_E_NOEXEC, "%s: %s",
 		       s->req.argv[0], strerror(e));
 		return -1;
 	}
@@ -363,7 +360,7 @@ static int forwardable(uint32_t sig)
 /* The client went away: hang up on the command, as a terminal would. */
 static void client_gone(struct session *s, pid_t pid)
 {
-	restore_tty(s);
+	session_restore_tty(s);
 	kill(-pid, SIGHUP);
 	kill(-pid, SIGCONT);
 }
@@ -452,14 +449,14 @@ static void await_bye(struct session *s)
 		if (bye)
 			return;
 	}
-	restore_tty(s);
+	session_restore_tty(s);
 }
 
 static void run_permitted(struct session *s, int sigfd)
 {
 	int e = setup_pty(s);
 	if (e < 0) {
-		refuse(s, PROTO_E_INTERNAL, "cannot allocate a pty: %s", strerror(-e));
+		session_refuse(s, PROTO_E_INTERNAL, "cannot allocate a pty: %s", strerror(-e));
 		return;
 	}
 	pid_t pid = start_command(s);
@@ -492,7 +489,7 @@ static void run_permitted(struct session *s, int sigfd)
 	log_info("exit: user=%s cmd=%s pid=%d %s=%u", s->peer.user, s->bin.path, (int)pid,
 	         kind ? "signal" : "status", value);
 	if (proto_send_u32x2(s->sock, PROTO_EXIT, kind, value) < 0)
-		restore_tty(s);
+		session_restore_tty(s);
 	else
 		await_bye(s);
 }
@@ -516,7 +513,7 @@ static void log_request(const struct session *s)
 static void handle_exec(struct session *s, struct proto_msg *m, int sigfd)
 {
 	if (proto_exec_decode(m->payload, m->len, &s->req) < 0 || m->nfds != 4) {
-		refuse(s, PROTO_E_PROTOCOL, "protocol error: malformed request");
+		session_refuse(s, PROTO_E_PROTOCOL, "protocol error: malformed request");
 		return;
 	}
 	for (int i = 0; i < 4; i++) {
@@ -524,6 +521,7 @@ static void handle_exec(struct session *s, struct proto_msg *m, int sigfd)
 		m->fds[i] = -1;
 	}
 	m->nfds = 0;
+	detect_tty(s);
 	log_request(s);
 	if (check_request(s) < 0)
 		return;
@@ -534,7 +532,7 @@ static void handle_exec(struct session *s, struct proto_msg *m, int sigfd)
 		if (rule)
 			snprintf(where, sizeof where, "denied by %s:%u", s->ctx->policy->file, rule->line);
 		log_warn("deny: user=%s cmd=%s (%s)", s->peer.user, s->bin.path, where);
-		refuse(s, PROTO_E_DENIED, "%s@%s may not run %s as %s", s->peer.user, s->ctx->hostname,
+		session_refuse(s, PROTO_E_DENIED, "%s@%s may not run %s as %s", s->peer.user, s->ctx->hostname,
 		       s->bin.path, s->target.user);
 		return;
 	}
@@ -545,12 +543,8 @@ static void handle_exec(struct session *s, struct proto_msg *m, int sigfd)
 	run_permitted(s, sigfd);
 }
 
-static void handle_list(struct session *s, const struct proto_msg *m)
+static void handle_list(struct session *s)
 {
-	if (m->len != 0 || m->nfds != 0) {
-		refuse(s, PROTO_E_PROTOCOL, "protocol error: malformed list request");
-		return;
-	}
 	const struct policy *p = s->ctx->policy;
 	struct proto_buf out;
 	char line[8192];
@@ -601,22 +595,29 @@ void session_serve(int sock, const struct jitsud_ctx *ctx)
 	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 
 	if (sigfd < 0 || peer_identify(sock, &s.peer) < 0) {
-		refuse(&s, PROTO_E_INTERNAL, "cannot identify the caller");
+		session_refuse(&s, PROTO_E_INTERNAL, "cannot identify the caller");
 		goto out;
 	}
 	int r = proto_recv(sock, &m, PROTO_MAX_FDS);
 	if (r < 0) {
 		if (r != -ECONNRESET)
-			refuse(&s, PROTO_E_PROTOCOL, "protocol error: %s",
+			session_refuse(&s, PROTO_E_PROTOCOL, "protocol error: %s",
 			       r == -ETIMEDOUT ? "request timed out" : "malformed message");
 		goto out;
 	}
 	if (m.type == PROTO_REQ_EXEC)
 		handle_exec(&s, &m, sigfd);
+	else if (m.nfds || m.len)
+		session_refuse(&s, PROTO_E_PROTOCOL, "protocol error: malformed %s",
+		               proto_type_name(m.type));
 	else if (m.type == PROTO_REQ_LIST)
-		handle_list(&s, &m);
+		handle_list(&s);
+	else if (m.type == PROTO_REQ_ENROLL)
+		challenge_enroll(&s);
+	else if (m.type == PROTO_REQ_MFA_STATUS)
+		challenge_status(&s);
 	else
-		refuse(&s, PROTO_E_PROTOCOL, "protocol error: unexpected %s",
+		session_refuse(&s, PROTO_E_PROTOCOL, "protocol error: unexpected %s",
 		       proto_type_name(m.type));
 	proto_msg_free(&m);
 out:

@@ -522,6 +522,8 @@ const char *proto_type_name(uint8_t type)
 	case PROTO_BYE: return "BYE";
 	case PROTO_ANSWER: return "ANSWER";
 	case PROTO_CANCEL: return "CANCEL";
+	case PROTO_REQ_ENROLL: return "REQ_ENROLL";
+	case PROTO_REQ_MFA_STATUS: return "REQ_MFA_STATUS";
 	case PROTO_ERROR: return "ERROR";
 	case PROTO_STARTED: return "STARTED";
 	case PROTO_EXIT: return "EXIT";
@@ -529,6 +531,7 @@ const char *proto_type_name(uint8_t type)
 	case PROTO_TEXT: return "TEXT";
 	case PROTO_PROMPT: return "PROMPT";
 	case PROTO_NOTICE: return "NOTICE";
+	case PROTO_OTPAUTH: return "OTPAUTH";
 	}
 	return "?";
 }

@@ -4,7 +4,6 @@
 #include "jitsu/qr.h"
 
 #include <errno.h>
-#include <openssl/crypto.h>
 #include <qrencode.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,7 +78,7 @@ int qr_render(const char *s, unsigned flags, struct qr_text *out)
 		return -ENOMEM;
 	}
 	draw(q, flags, out);
-	OPENSSL_cleanse(q->data, (size_t)q->width * (size_t)q->width);
+	explicit_bzero(q->data, (size_t)q->width * (size_t)q->width);
 	QRcode_free(q);
 	return 0;
 }
@@ -89,7 +88,7 @@ void qr_text_free(struct qr_text *out)
 	if (!out)
 		return;
 	if (out->text) {
-		OPENSSL_cleanse(out->text, out->len);
+		explicit_bzero(out->text, out->len);
 		free(out->text);
 	}
 	memset(out, 0, sizeof *out);

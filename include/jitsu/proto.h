@@ -42,6 +42,8 @@ enum proto_type {
 	PROTO_BYE = 5,       /* client restored its terminal and leaves */
 	PROTO_ANSWER = 6,    /* string: the answer to a PROTO_PROMPT */
 	PROTO_CANCEL = 7,    /* empty: give up waiting */
+	PROTO_REQ_ENROLL = 8,     /* empty: enroll the caller for MFA */
+	PROTO_REQ_MFA_STATUS = 9, /* empty: the caller's MFA state */
 
 	PROTO_ERROR = 64,    /* u32 proto_err, string message */
 	PROTO_STARTED = 65,  /* u32 pid; fd: pty master when a tty is relayed */
@@ -50,6 +52,7 @@ enum proto_type {
 	PROTO_TEXT = 68,     /* string: text for the user's stdout */
 	PROTO_PROMPT = 69,   /* u32 echo, string prompt */
 	PROTO_NOTICE = 70,   /* string: a status line for the user's stderr */
+	PROTO_OTPAUTH = 71,  /* string uri, string base32 secret: show once */
 };
 
 /* Error classes in PROTO_ERROR; jitsu(1) maps each to a fixed exit code. */
