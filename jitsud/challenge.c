@@ -18,8 +18,10 @@
 #include <time.h>
 
 #include "challenge.h"
+#include "jitsu/audit.h"
 #include "jitsu/log.h"
 #include "jitsu/mfastore.h"
+#include "trail.h"
 
 #define CHALLENGE_TRIES 3
 
@@ -32,18 +34,22 @@ static void store_dir(const struct session *s, char *dir, size_t len)
 static int verdict(struct session *s, const struct mfastore_verdict *v, const char *err)
 {
 	const char *user = s->peer.user;
+	char detail[128];
 	switch (v->result) {
 	case MFASTORE_OK:
-		log_info("mfa: user=%s ok", user);
+		trail_mfa(s, AUDIT_EV_MFA_OK, "totp");
 		return 1;
 	case MFASTORE_OK_RECOVERY:
-		log_warn("mfa: user=%s ok with a recovery code, %u left", user, v->recovery_left);
+		snprintf(detail, sizeof detail, "recovery code, %u left", v->recovery_left);
+		trail_mfa(s, AUDIT_EV_MFA_OK, detail);
 		session_notice(s, "recovery code accepted; %u left", v->recovery_left);
 		return 1;
 	case MFASTORE_WRONG:
-		log_warn("mfa: user=%s wrong code (%u consecutive failures)", user, v->fail_count);
+		snprintf(detail, sizeof detail, "wrong code, %u consecutive failures", v->fail_count);
+		trail_mfa(s, AUDIT_EV_MFA_FAIL, detail);
 		if (v->lockout_started) {
-			log_warn("mfa: user=%s locked out for %u s", user, v->locked_secs);
+			snprintf(detail, sizeof detail, "locked out for %u s", v->locked_secs);
+			trail_mfa(s, AUDIT_EV_MFA_LOCKOUT, detail);
 			session_refuse(s, PROTO_E_DENIED,
 			               "too many wrong MFA codes: locked out for %u s", v->locked_secs);
 			return -1;
@@ -51,14 +57,15 @@ static int verdict(struct session *s, const struct mfastore_verdict *v, const ch
 		session_notice(s, "wrong code");
 		return 0;
 	case MFASTORE_REPLAY:
-		log_warn("mfa: user=%s replayed a used code", user);
+		trail_mfa(s, AUDIT_EV_MFA_FAIL, "replayed a used code");
 		session_notice(s, "that code was already used: wait for the next one");
 		return 0;
 	case MFASTORE_BAD_INPUT:
 		session_notice(s, "expected a 6-digit code or a recovery code");
 		return 0;
 	case MFASTORE_LOCKED:
-		log_warn("mfa: user=%s refused while locked out (%u s left)", user, v->locked_secs);
+		snprintf(detail, sizeof detail, "refused while locked out, %u s left", v->locked_secs);
+		trail_mfa(s, AUDIT_EV_MFA_FAIL, detail);
 		session_refuse(s, PROTO_E_DENIED, "MFA is locked for %s for another %u s", user,
 		               v->locked_secs);
 		return -1;
@@ -140,7 +147,7 @@ static void confirm(struct session *s, const char *dir)
 		                                sizeof err);
 		explicit_bzero(code, sizeof code);
 		if (r == 0) {
-			log_info("mfa: user=%s enrolled", s->peer.user);
+			trail_mfa(s, "mfa_enroll", "enrolled");
 			send_recovery_codes(s, &codes);
 			explicit_bzero(&codes, sizeof codes);
 			return;

@@ -19,10 +19,13 @@ struct jitsud_config {
 	int foreground;
 };
 
+struct audit_log;
+
 /* What a connection process needs; read-only after fork. */
 struct jitsud_ctx {
 	const struct jitsud_config *cfg;
 	const struct policy *policy;
+	struct audit_log *audit;
 	char hostname[256];
 };
 

@@ -20,15 +20,18 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "jitsu/audit.h"
 #include "jitsu/log.h"
 #include "jitsu/proto.h"
 #include "jitsud.h"
+#include "trail.h"
 
 #define JITSUD_MAX_CONNECTIONS 1024
 
@@ -152,7 +155,7 @@ static int setup_signals(sigset_t *old)
 struct daemon_state {
 	struct jitsud_ctx ctx;
 	struct policy *policy;
-	int listen_fd, sig_fd, lock_fd;
+	int listen_fd, sig_fd, lock_fd, tick_fd;
 	sigset_t old_mask;
 	unsigned children;
 	int stopping;
@@ -164,11 +167,13 @@ static void reload(struct daemon_state *d)
 	struct policy *p = load_policy(d->ctx.cfg->policy_path, log_policy_error);
 	if (!p) {
 		log_err("policy reload failed: keeping the policy in force");
+		trail_daemon(&d->ctx, AUDIT_EV_RELOAD, json_pack("{s:s}", "result", "failed"));
 	} else {
 		policy_free(d->policy);
 		d->policy = p;
 		d->ctx.policy = p;
 		log_info("policy reloaded: %zu rules from %s", p->nrules, p->file);
+		trail_daemon(&d->ctx, AUDIT_EV_RELOAD, json_pack("{s:s}", "result", "ok"));
 	}
 	tzset();
 	sd_notify(0, "READY=1");
@@ -212,6 +217,7 @@ static void accept_one(struct daemon_state *d)
 		close(d->listen_fd);
 		close(d->sig_fd);
 		close(d->lock_fd);
+		close(d->tick_fd);
 		sigprocmask(SIG_SETMASK, &d->old_mask, NULL);
 		session_serve(c, &d->ctx);
 		_exit(0);
@@ -225,11 +231,26 @@ static void accept_one(struct daemon_state *d)
 	close(c);
 }
 
+/* Seals an ended epoch and erases its key; re-arms for the next one. */
+static void tick(struct daemon_state *d)
+{
+	uint64_t expirations;
+	unsigned next = 60;
+	char err[512];
+	if (read(d->tick_fd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
+		return;
+	if (audit_tick(d->ctx.audit, &next, err, sizeof err) < 0)
+		log_err("%s", err);
+	struct itimerspec its = {.it_value = {next ? next : 1, 0}};
+	timerfd_settime(d->tick_fd, 0, &its, NULL);
+}
+
 static int serve(struct daemon_state *d)
 {
 	while (!d->stopping) {
-		struct pollfd p[2] = {{d->listen_fd, POLLIN, 0}, {d->sig_fd, POLLIN, 0}};
-		if (poll(p, 2, -1) < 0) {
+		struct pollfd p[3] = {{d->listen_fd, POLLIN, 0}, {d->sig_fd, POLLIN, 0},
+		                      {d->tick_fd, POLLIN, 0}};
+		if (poll(p, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_err("poll: %s", strerror(errno));
@@ -237,6 +258,8 @@ static int serve(struct daemon_state *d)
 		}
 		if (p[1].revents)
 			handle_signals(d);
+		if (p[2].revents)
+			tick(d);
 		if (!d->stopping && (p[0].revents & POLLIN))
 			accept_one(d);
 	}
@@ -283,7 +306,7 @@ int main(int argc, char **argv)
 		log_err("must run as root");
 		return JITSUD_EXIT_SYSTEM;
 	}
-	struct daemon_state d = {.ctx.cfg = &cfg, .listen_fd = -1, .lock_fd = -1};
+	struct daemon_state d = {.ctx.cfg = &cfg, .listen_fd = -1, .lock_fd = -1, .tick_fd = -1};
 	d.policy = load_policy(cfg.policy_path, cfg.foreground ? print_policy_error
 	                                                       : log_policy_error);
 	if (!d.policy) {
@@ -294,7 +317,16 @@ int main(int argc, char **argv)
 	if (gethostname(d.ctx.hostname, sizeof d.ctx.hostname - 1) < 0)
 		strcpy(d.ctx.hostname, "localhost");
 	warm_caches();
+	char err[512];
 	if (make_state_dir(cfg.state_dir) < 0)
+		return JITSUD_EXIT_SYSTEM;
+	/* No trail, no daemon: nothing may run unrecorded. */
+	if (trail_open(&d.ctx, err, sizeof err) < 0) {
+		log_err("%s: refusing to start", err);
+		return JITSUD_EXIT_SYSTEM;
+	}
+	d.tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (d.tick_fd < 0)
 		return JITSUD_EXIT_SYSTEM;
 	d.listen_fd = open_listener(cfg.socket_path, &d.lock_fd);
 	d.sig_fd = setup_signals(&d.old_mask);
@@ -303,6 +335,8 @@ int main(int argc, char **argv)
 
 	log_info("started: %zu rules from %s, listening on %s", d.policy->nrules,
 	         d.policy->file, cfg.socket_path);
+	trail_daemon(&d.ctx, AUDIT_EV_DAEMON_START, NULL);
+	tick(&d);
 	sd_notify(0, "READY=1");
 	int r = serve(&d);
 
@@ -311,6 +345,10 @@ int main(int argc, char **argv)
 	sd_notify(0, "STOPPING=1");
 	close(d.listen_fd);
 	unlink(cfg.socket_path);
+	trail_daemon(&d.ctx, AUDIT_EV_DAEMON_STOP, NULL);
+	if (audit_seal_now(d.ctx.audit, err, sizeof err) < 0)
+		log_err("%s", err);
+	audit_close(d.ctx.audit);
 	log_info("stopped");
 	policy_free(d.policy);
 	return r < 0 ? JITSUD_EXIT_SYSTEM : JITSUD_EXIT_OK;

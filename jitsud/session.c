@@ -41,6 +41,7 @@
 #include "jitsud.h"
 #include "session.h"
 #include "spawn.h"
+#include "trail.h"
 
 #ifndef SO_PEERGROUPS
 #define SO_PEERGROUPS 59
@@ -117,8 +118,14 @@ void session_refuse(struct session *s, enum proto_err code, const char *fmt, ...
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	log_warn("refused: user=%s uid=%u pid=%d: %s", s->peer.user[0] ? s->peer.user : "?",
-	         (unsigned)s->peer.uid, (int)s->peer.pid, msg);
+	if (s->stage == STAGE_NONE || s->audit_failed)
+		log_warn("refused: user=%s uid=%u pid=%d: %s", s->peer.user[0] ? s->peer.user : "?",
+		         (unsigned)s->peer.uid, (int)s->peer.pid, msg);
+	else if (s->stage == STAGE_REQUESTED)
+		trail_decision(s, msg);
+	else if (s->stage == STAGE_PERMITTED)
+		trail_refused(s, msg);
+	s->stage = STAGE_FINAL;
 	proto_send_error(s->sock, code, msg);
 }
 
@@ -334,8 +341,13 @@ static pid_t start_command(struct session *s)
 		session_refuse(s, PROTO_E_INTERNAL, "cannot start %s: %s", s->bin.path, strerror(-e));
 		return -1;
 	}
-	log_info("exec: user=%s uid=%u as=%s cmd=%s sha256=%s pid=%d", s->peer.user,
-	         (unsigned)s->peer.uid, s->target.user, s->bin.path, s->sha256_hex, (int)sp.pid);
+	s->stage = STAGE_FINAL;
+	if (trail_start(s, sp.pid) < 0) {
+		spawn_abort(&sp);
+		waitpid(sp.pid, NULL, 0);
+		return -1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &s->started);
 	e = spawn_release(&sp);
 	if (e) {
 		waitpid(sp.pid, NULL, 0);
@@ -486,28 +498,17 @@ static void run_permitted(struct session *s, int sigfd)
 	int st = supervise(s, pid, sigfd);
 	uint32_t kind = WIFSIGNALED(st) ? 1 : 0;
 	uint32_t value = kind ? (uint32_t)WTERMSIG(st) : (uint32_t)WEXITSTATUS(st);
-	log_info("exit: user=%s cmd=%s pid=%d %s=%u", s->peer.user, s->bin.path, (int)pid,
-	         kind ? "signal" : "status", value);
-	if (proto_send_u32x2(s->sock, PROTO_EXIT, kind, value) < 0)
+	struct timespec end;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	int64_t us = (end.tv_sec - s->started.tv_sec) * 1000000 +
+	             (end.tv_nsec - s->started.tv_nsec) / 1000;
+	/* The user hears first; the exit record follows, off their path. */
+	int sent = proto_send_u32x2(s->sock, PROTO_EXIT, kind, value);
+	trail_exit(s, pid, (int)kind, (int)value, us);
+	if (sent < 0)
 		session_restore_tty(s);
 	else
 		await_bye(s);
-}
-
-static void log_request(const struct session *s)
-{
-	char args[512];
-	size_t off = 0;
-	args[0] = '\0';
-	for (uint32_t i = 0; i < s->req.argc && off < sizeof args - 1; i++) {
-		int n = snprintf(args + off, sizeof args - off, "%s%s", i ? " " : "", s->req.argv[i]);
-		if (n < 0)
-			break;
-		off += (size_t)n;
-	}
-	log_info("request: user=%s uid=%u pid=%d as=%s reason=\"%s\" argv=\"%s\"", s->peer.user,
-	         (unsigned)s->peer.uid, (int)s->peer.pid, s->req.target[0] ? s->req.target : "root",
-	         s->req.reason, args);
 }
 
 static void handle_exec(struct session *s, struct proto_msg *m, int sigfd)
@@ -522,22 +523,22 @@ static void handle_exec(struct session *s, struct proto_msg *m, int sigfd)
 	}
 	m->nfds = 0;
 	detect_tty(s);
-	log_request(s);
+	if (trail_request(s) < 0)
+		return;
+	s->stage = STAGE_REQUESTED;
 	if (check_request(s) < 0)
 		return;
 	decide(s);
-	const struct policy_rule *rule = s->decision.rule;
 	if (s->decision.action != POLICY_PERMIT) {
-		char where[64] = "no rule matched";
-		if (rule)
-			snprintf(where, sizeof where, "denied by %s:%u", s->ctx->policy->file, rule->line);
-		log_warn("deny: user=%s cmd=%s (%s)", s->peer.user, s->bin.path, where);
-		session_refuse(s, PROTO_E_DENIED, "%s@%s may not run %s as %s", s->peer.user, s->ctx->hostname,
-		       s->bin.path, s->target.user);
+		trail_decision(s, NULL);
+		s->stage = STAGE_FINAL;
+		session_refuse(s, PROTO_E_DENIED, "%s@%s may not run %s as %s", s->peer.user,
+		               s->ctx->hostname, s->bin.path, s->target.user);
 		return;
 	}
-	log_info("permit: user=%s cmd=%s as=%s by %s:%u", s->peer.user, s->bin.path, s->target.user,
-	         s->ctx->policy->file, rule->line);
+	if (trail_decision(s, NULL) < 0)
+		return;
+	s->stage = STAGE_PERMITTED;
 	if (check_requirements(s) < 0)
 		return;
 	run_permitted(s, sigfd);

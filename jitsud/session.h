@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <termios.h>
+#include <time.h>
 
 #include "jitsu/policy.h"
 #include "jitsu/proto.h"
@@ -41,8 +42,18 @@ struct target {
 	char shell[1024];
 };
 
+/* How far a request got, for what a refusal writes to the trail. */
+enum session_stage {
+	STAGE_NONE,      /* not an exec request: refusals write nothing */
+	STAGE_REQUESTED, /* request recorded: a refusal is the decision */
+	STAGE_PERMITTED, /* permit recorded: a refusal gets its own record */
+	STAGE_FINAL,     /* decided and recorded, or running */
+};
+
 struct session {
 	int sock;
+	enum session_stage stage;
+	int audit_failed;       /* the trail refused a write: do not try again */
 	const struct jitsud_ctx *ctx;
 	struct peer peer;
 	struct target target;
@@ -57,6 +68,7 @@ struct session {
 	int tty_fd;             /* the user's terminal, held to restore its mode */
 	struct termios tty_saved;
 	int tty_saved_ok;
+	struct timespec started; /* when the command was released */
 };
 
 /* Refuses with one line to the user and one to the log. */

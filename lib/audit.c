@@ -374,7 +374,7 @@ static int inspect_tail(struct audit_log *l, uint64_t size, uint64_t *cut,
 }
 
 static int write_record(struct audit_log *l, const char *event, const json_t *fields,
-                        int64_t now, char *err, size_t errlen);
+                        int64_t now, int sync, char *err, size_t errlen);
 
 /* Loads the head from disk, cutting off a torn tail and recording it. */
 static int load_head(struct audit_log *l, int64_t now, char *err, size_t errlen)
@@ -405,7 +405,7 @@ static int load_head(struct audit_log *l, int64_t now, char *err, size_t errlen)
 	json_t *f = json_pack("{s:I,s:s}", "dropped_bytes", (json_int_t)dropped, "file", CUR_NAME);
 	if (!f)
 		return fail(err, errlen, -ENOMEM, "out of memory");
-	r = write_record(l, AUDIT_EV_RECOVERED, f, now, err, errlen);
+	r = write_record(l, AUDIT_EV_RECOVERED, f, now, 1, err, errlen);
 	json_decref(f);
 	return r;
 }
@@ -424,10 +424,11 @@ static int add_common(struct audit_log *l, json_t *rec, const char *event, int64
 		json_object_set_new(rec, "event", json_string(event));
 }
 
-/* Writes one record after the head and makes it durable; on failure cuts
- * the file back so that no partial line stays behind. Lock held. */
+/* Writes one record after the head and, with sync, makes it durable; on
+ * failure cuts the file back so that no partial line stays behind. Lock
+ * held. */
 static int write_record(struct audit_log *l, const char *event, const json_t *fields,
-                        int64_t now, char *err, size_t errlen)
+                        int64_t now, int sync, char *err, size_t errlen)
 {
 	json_t *rec = json_object();
 	char *line = NULL;
@@ -450,7 +451,7 @@ static int write_record(struct audit_log *l, const char *event, const json_t *fi
 	}
 	r = write_full(l->fd, line, len);
 	free(line);
-	if (!r && fdatasync(l->fd) < 0)
+	if (!r && sync && fdatasync(l->fd) < 0)
 		r = -errno;
 	if (r < 0) {
 		if (ftruncate(l->fd, st.st_size) == 0)
@@ -607,7 +608,7 @@ static int write_seal(struct audit_log *l, const struct sealkey *k, int64_t now,
 	                      "mac", hex);
 	if (!f)
 		return fail(err, errlen, -ENOMEM, "out of memory");
-	int r = write_record(l, AUDIT_EV_SEAL, f, now, err, errlen);
+	int r = write_record(l, AUDIT_EV_SEAL, f, now, 1, err, errlen);
 	json_decref(f);
 	return r;
 }
@@ -670,7 +671,7 @@ static int prune(struct audit_log *l, const char *rotated, int64_t now, char *er
 	if (l->keep && n > l->keep)
 		keep_from = seqs[n - l->keep];
 	json_t *f = json_pack("{s:s,s:I}", "file", rotated, "oldest_kept_seq", (json_int_t)keep_from);
-	r = f ? write_record(l, AUDIT_EV_ROTATE, f, now, err, errlen)
+	r = f ? write_record(l, AUDIT_EV_ROTATE, f, now, 1, err, errlen)
 	      : fail(err, errlen, -ENOMEM, "out of memory");
 	json_decref(f);
 	int gone = 0;
@@ -805,6 +806,12 @@ static int check_input(const char *event, const json_t *fields, char *err, size_
 int audit_append(struct audit_log *l, const char *event, const json_t *fields,
                  uint64_t *seq, char *err, size_t errlen)
 {
+	return audit_append_flags(l, event, fields, 0, seq, err, errlen);
+}
+
+int audit_append_flags(struct audit_log *l, const char *event, const json_t *fields,
+                       unsigned flags, uint64_t *seq, char *err, size_t errlen)
+{
 	int r = check_input(event, fields, err, errlen);
 	if (r < 0)
 		return r;
@@ -815,7 +822,7 @@ int audit_append(struct audit_log *l, const char *event, const json_t *fields,
 	if (!r)
 		r = rotate(l, now, err, errlen);
 	if (!r)
-		r = write_record(l, event, fields, now, err, errlen);
+		r = write_record(l, event, fields, now, !(flags & AUDIT_DEFER_SYNC), err, errlen);
 	if (!r && seq)
 		*seq = l->head.seq;
 	return log_unlock(l, r);
@@ -873,7 +880,7 @@ static int new_key(struct audit_log *l, unsigned interval, int64_t now, const ch
 	                      "interval", (json_int_t)interval);
 	if (f && old_kid)
 		json_object_set_new(f, "replaces_kid", json_string(old_kid));
-	r = f ? write_record(l, AUDIT_EV_KEY_SETUP, f, now, err, errlen)
+	r = f ? write_record(l, AUDIT_EV_KEY_SETUP, f, now, 1, err, errlen)
 	      : fail(err, errlen, -ENOMEM, "out of memory");
 	json_decref(f);
 	if (r < 0)

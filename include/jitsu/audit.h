@@ -98,6 +98,18 @@ int audit_append(struct audit_log *l, const char *event, const json_t *fields,
                  uint64_t *seq, char *err, size_t errlen);
 
 /*
+ * As audit_append(), with flags. AUDIT_DEFER_SYNC writes the record under
+ * the lock but leaves the fdatasync to the next synced append by this
+ * caller, which makes both durable at once: jitsud writes the request and
+ * decision records this way and the command-start record synced, so all
+ * three are on disk before the command runs, for the price of one sync.
+ * Never end a sequence with a deferred record.
+ */
+#define AUDIT_DEFER_SYNC 0x1u
+int audit_append_flags(struct audit_log *l, const char *event, const json_t *fields,
+                       unsigned flags, uint64_t *seq, char *err, size_t errlen);
+
+/*
  * Seals the chain head now with the current epoch key, if any record came
  * after the last seal; call it on clean stop after the daemon_stop record.
  * A no-op without a sealing key. Returns 0 or -errno with err.
