@@ -26,7 +26,6 @@
 #include "jitsu/envbuild.h"
 #include "jitsu/policy.h"
 #include "jitsu/proto.h"
-#include "jitsu/qr.h"
 #include "jitsu/resolve.h"
 
 #define JITSU_DEFAULT_SOCKET "/run/jitsu/jitsud.sock"
@@ -247,22 +246,21 @@ static int send_request(int sock, const struct options *o)
 static int show_otpauth(const struct proto_msg *m)
 {
 	struct proto_reader r;
-	char *uri = NULL, *secret = NULL;
-	struct qr_text qr = {0};
+	char *uri = NULL, *secret = NULL, *qr = NULL;
 	int ret = -1;
 	proto_reader_init(&r, m->payload, m->len);
 	if (proto_get_str(&r, PROTO_MAX_SHORT, &uri) < 0 ||
-	    proto_get_str(&r, PROTO_MAX_SHORT, &secret) < 0 || proto_reader_done(&r) < 0) {
+	    proto_get_str(&r, PROTO_MAX_SHORT, &secret) < 0 ||
+	    proto_get_str(&r, PROTO_MAX_PAYLOAD, &qr) < 0 || proto_reader_done(&r) < 0) {
 		fprintf(stderr, "jitsu: protocol error: bad enrollment message\n");
 		ret = JITSU_EXIT_PROTOCOL;
 	} else {
 		printf("Scan this QR code with your authenticator app:\n\n");
-		if (qr_render(uri, isatty(STDOUT_FILENO) ? QR_ANSI : 0, &qr) == 0)
-			fputs(qr.text, stdout);
+		fputs(qr, stdout);
 		printf("\n%s\nor enter this key by hand: %s\n\n", uri, secret);
 		fflush(stdout);
 	}
-	qr_text_free(&qr);
+	free(qr);
 	if (uri)
 		explicit_bzero(uri, strlen(uri));
 	if (secret)
@@ -346,6 +344,16 @@ static void sanitize_stdio(void)
 			_exit(JITSU_EXIT_INTERNAL);
 }
 
+static int enroll(int sock)
+{
+	uint32_t flags = isatty(STDOUT_FILENO) ? PROTO_ENROLL_F_ANSI : 0;
+	if (proto_send_u32(sock, PROTO_REQ_ENROLL, flags) < 0) {
+		fprintf(stderr, "jitsu: jitsud closed the connection\n");
+		return JITSU_EXIT_PROTOCOL;
+	}
+	return converse(sock);
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = {0};
@@ -363,7 +371,7 @@ int main(int argc, char **argv)
 	if (o.mode == MODE_LIST)
 		return simple_request(sock, PROTO_REQ_LIST);
 	if (o.mode == MODE_ENROLL)
-		return simple_request(sock, PROTO_REQ_ENROLL);
+		return enroll(sock);
 	if (o.mode == MODE_MFA_STATUS)
 		return simple_request(sock, PROTO_REQ_MFA_STATUS);
 	int r = send_request(sock, &o);

@@ -21,6 +21,7 @@
 #include "jitsu/audit.h"
 #include "jitsu/log.h"
 #include "jitsu/mfastore.h"
+#include "jitsu/qr.h"
 #include "trail.h"
 
 #define CHALLENGE_TRIES 3
@@ -164,10 +165,11 @@ static void confirm(struct session *s, const char *dir)
 	               CHALLENGE_TRIES);
 }
 
-void challenge_enroll(struct session *s)
+void challenge_enroll(struct session *s, uint32_t flags)
 {
 	char dir[PATH_MAX], err[256], account[384];
 	struct mfastore_enrollment en;
+	struct qr_text qr = {0};
 	struct proto_buf b;
 
 	store_dir(s, dir, sizeof dir);
@@ -185,12 +187,18 @@ void challenge_enroll(struct session *s)
 		return;
 	}
 	log_info("mfa: user=%s began enrollment", s->peer.user);
+	/* Drawn here so that the client, on every elevation's path, need
+	 * not load libqrencode. */
+	r = qr_render(en.uri, (flags & PROTO_ENROLL_F_ANSI) ? QR_ANSI : 0, &qr);
 	proto_buf_init(&b);
 	proto_put_str(&b, en.uri);
 	proto_put_str(&b, en.secret_b32);
+	proto_put_str(&b, r == 0 ? qr.text : "");
 	r = b.err ? b.err : proto_send(s->sock, PROTO_OTPAUTH, b.data, b.len, NULL, 0);
-	explicit_bzero(b.data, b.len);
+	if (b.data)
+		explicit_bzero(b.data, b.len);
 	proto_buf_free(&b);
+	qr_text_free(&qr);
 	mfastore_enrollment_wipe(&en);
 	if (r == 0)
 		confirm(s, dir);

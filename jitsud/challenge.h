@@ -10,9 +10,9 @@
  * the user has been refused with a reason and -1 is returned. */
 int challenge_mfa(struct session *s);
 
-/* PROTO_REQ_ENROLL: begins an enrollment, shows it, confirms a code and
- * hands out the recovery codes. */
-void challenge_enroll(struct session *s);
+/* PROTO_REQ_ENROLL: begins an enrollment, shows it (the QR code drawn
+ * here, as flags ask), confirms a code and hands out the recovery codes. */
+void challenge_enroll(struct session *s, uint32_t flags);
 
 /* PROTO_REQ_MFA_STATUS: the caller's enrollment and lockout state. */
 void challenge_status(struct session *s);

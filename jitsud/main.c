@@ -24,13 +24,13 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "jitsu/audit.h"
 #include "jitsu/log.h"
 #include "jitsu/proto.h"
 #include "jitsud.h"
+#include "notify.h"
 #include "trail.h"
 
 #define JITSUD_MAX_CONNECTIONS 1024
@@ -163,7 +163,7 @@ struct daemon_state {
 
 static void reload(struct daemon_state *d)
 {
-	sd_notify(0, "RELOADING=1");
+	notify_send("RELOADING=1");
 	struct policy *p = load_policy(d->ctx.cfg->policy_path, log_policy_error);
 	if (!p) {
 		log_err("policy reload failed: keeping the policy in force");
@@ -176,7 +176,7 @@ static void reload(struct daemon_state *d)
 		trail_daemon(&d->ctx, AUDIT_EV_RELOAD, json_pack("{s:s}", "result", "ok"));
 	}
 	tzset();
-	sd_notify(0, "READY=1");
+	notify_send("READY=1");
 }
 
 static void handle_signals(struct daemon_state *d)
@@ -337,12 +337,12 @@ int main(int argc, char **argv)
 	         d.policy->file, cfg.socket_path);
 	trail_daemon(&d.ctx, AUDIT_EV_DAEMON_START, NULL);
 	tick(&d);
-	sd_notify(0, "READY=1");
+	notify_send("READY=1");
 	int r = serve(&d);
 
 	/* Running commands go on in their own processes; only new requests
 	 * are refused from here. */
-	sd_notify(0, "STOPPING=1");
+	notify_send("STOPPING=1");
 	close(d.listen_fd);
 	unlink(cfg.socket_path);
 	trail_daemon(&d.ctx, AUDIT_EV_DAEMON_STOP, NULL);

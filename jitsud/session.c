@@ -584,6 +584,7 @@ void session_serve(int sock, const struct jitsud_ctx *ctx)
 	                    .tty_fd = -1};
 	struct proto_msg m;
 	sigset_t chld;
+	uint32_t flags;
 
 	for (int i = 0; i < PROTO_MAX_FDS; i++)
 		s.fds[i] = -1;
@@ -608,13 +609,13 @@ void session_serve(int sock, const struct jitsud_ctx *ctx)
 	}
 	if (m.type == PROTO_REQ_EXEC)
 		handle_exec(&s, &m, sigfd);
+	else if (m.type == PROTO_REQ_ENROLL && !m.nfds && proto_decode_u32(&m, &flags) == 0)
+		challenge_enroll(&s, flags);
 	else if (m.nfds || m.len)
 		session_refuse(&s, PROTO_E_PROTOCOL, "protocol error: malformed %s",
 		               proto_type_name(m.type));
 	else if (m.type == PROTO_REQ_LIST)
 		handle_list(&s);
-	else if (m.type == PROTO_REQ_ENROLL)
-		challenge_enroll(&s);
 	else if (m.type == PROTO_REQ_MFA_STATUS)
 		challenge_status(&s);
 	else

@@ -4,7 +4,7 @@
 # Idempotent and quiet when everything is present; needs root to install.
 set -eu
 
-build="meson ninja-build pkg-config gcc libc6-dev nettle-dev libssl-dev libsystemd-dev
+build="meson ninja-build pkg-config gcc libc6-dev nettle-dev libssl-dev
        libjansson-dev liboath-dev libqrencode-dev libcmocka-dev scdoc"
 check="$build python3 python3-pytest oathtool qrencode zbar-tools clang libclang-rt-14-dev
        procps util-linux"

@@ -42,7 +42,7 @@ enum proto_type {
 	PROTO_BYE = 5,       /* client restored its terminal and leaves */
 	PROTO_ANSWER = 6,    /* string: the answer to a PROTO_PROMPT */
 	PROTO_CANCEL = 7,    /* empty: give up waiting */
-	PROTO_REQ_ENROLL = 8,     /* empty: enroll the caller for MFA */
+	PROTO_REQ_ENROLL = 8,     /* u32 flags (PROTO_ENROLL_F_*): enroll the caller for MFA */
 	PROTO_REQ_MFA_STATUS = 9, /* empty: the caller's MFA state */
 
 	PROTO_ERROR = 64,    /* u32 proto_err, string message */
@@ -52,7 +52,7 @@ enum proto_type {
 	PROTO_TEXT = 68,     /* string: text for the user's stdout */
 	PROTO_PROMPT = 69,   /* u32 echo, string prompt */
 	PROTO_NOTICE = 70,   /* string: a status line for the user's stderr */
-	PROTO_OTPAUTH = 71,  /* string uri, string base32 secret: show once */
+	PROTO_OTPAUTH = 71,  /* strings uri, base32 secret, QR text: show once */
 };
 
 /* Error classes in PROTO_ERROR; jitsu(1) maps each to a fixed exit code. */
@@ -67,6 +67,7 @@ enum proto_err {
 };
 
 #define PROTO_EXEC_F_LIST 0x1u /* reserved */
+#define PROTO_ENROLL_F_ANSI 0x1u /* draw the QR code with explicit colours */
 
 /* A decoded PROTO_REQ_EXEC. Pointers point into the decoder's buffer. */
 struct proto_exec {
