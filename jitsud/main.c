@@ -34,6 +34,7 @@
 #include "trail.h"
 
 #define JITSUD_MAX_CONNECTIONS 1024
+#define JITSUD_SPARES 2 /* connection processes forked ahead, waiting in accept */
 
 static void usage(FILE *f)
 {
@@ -157,9 +158,15 @@ struct daemon_state {
 	struct policy *policy;
 	int listen_fd, sig_fd, lock_fd, tick_fd;
 	sigset_t old_mask;
-	unsigned children;
+	unsigned children;     /* connection processes alive, spare or busy */
+	pid_t spare[JITSUD_SPARES];
+	int ctl_r, ctl_w;      /* spares exit when ctl_w closes (reload, stop) */
+	int busy_r, busy_w;    /* a spare writes its pid here when it takes a client */
 	int stopping;
 };
+
+static void replenish(struct daemon_state *d);
+static int new_generation(struct daemon_state *d);
 
 static void reload(struct daemon_state *d)
 {
@@ -174,14 +181,27 @@ static void reload(struct daemon_state *d)
 		d->ctx.policy = p;
 		log_info("policy reloaded: %zu rules from %s", p->nrules, p->file);
 		trail_daemon(&d->ctx, AUDIT_EV_RELOAD, json_pack("{s:s}", "result", "ok"));
+		/* Spares hold the old policy: retire them and fork new ones
+		 * before saying we are ready. */
+		if (new_generation(d) < 0)
+			log_err("pipe: %s", strerror(errno));
+		replenish(d);
 	}
 	tzset();
 	notify_send("READY=1");
 }
 
+static void forget_spare(struct daemon_state *d, pid_t pid)
+{
+	for (int i = 0; i < JITSUD_SPARES; i++)
+		if (d->spare[i] == pid)
+			d->spare[i] = 0;
+}
+
 static void handle_signals(struct daemon_state *d)
 {
 	struct signalfd_siginfo si;
+	pid_t pid;
 	while (read(d->sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {
 		switch (si.ssi_signo) {
 		case SIGHUP:
@@ -192,43 +212,104 @@ static void handle_signals(struct daemon_state *d)
 			d->stopping = 1;
 			break;
 		case SIGCHLD:
-			while (waitpid(-1, NULL, WNOHANG) > 0)
+			while ((pid = waitpid(-1, NULL, WNOHANG)) > 0) {
+				forget_spare(d, pid);
 				if (d->children)
 					d->children--;
+			}
 			break;
 		}
 	}
 }
 
-static void accept_one(struct daemon_state *d)
+/*
+ * A spare connection process: it waits for a client, tells the main
+ * process it is busy (so that a new spare is forked while it works), and
+ * serves that one client. Forking ahead keeps fork() off the request's
+ * path. It looks at the control pipe before accepting, so that after a
+ * reload or a stop no spare of the old generation takes a new client.
+ */
+static void spare_main(struct daemon_state *d)
 {
-	int c = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-	if (c < 0)
-		return;
-	if (d->children >= JITSUD_MAX_CONNECTIONS) {
-		proto_send_error(c, PROTO_E_BUSY, "jitsud is busy: too many connections");
-		close(c);
-		return;
-	}
-	pid_t pid = fork();
-	if (pid == 0) {
-		/* The lock must die with the main process, not with the
-		 * last running command. */
+	close(d->sig_fd);
+	close(d->lock_fd);
+	close(d->tick_fd);
+	close(d->busy_r);
+	close(d->ctl_w);
+	sigprocmask(SIG_SETMASK, &d->old_mask, NULL);
+	/* Whatever a request will need first is done now, while idle. */
+	char err[512];
+	if (audit_attach(d->ctx.audit, err, sizeof err) < 0)
+		log_err("%s", err);
+	warm_caches();
+	for (;;) {
+		struct pollfd p[2] = {{d->ctl_r, POLLIN, 0}, {d->listen_fd, POLLIN, 0}};
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			_exit(1);
+		if (p[0].revents)
+			_exit(0);
+		if (!(p[1].revents & POLLIN))
+			continue;
+		int c = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0)
+			continue; /* another spare was faster */
+		pid_t me = getpid();
+		if (write(d->busy_w, &me, sizeof me) != (ssize_t)sizeof me)
+			_exit(1);
 		close(d->listen_fd);
-		close(d->sig_fd);
-		close(d->lock_fd);
-		close(d->tick_fd);
-		sigprocmask(SIG_SETMASK, &d->old_mask, NULL);
+		close(d->ctl_r);
+		close(d->busy_w);
 		session_serve(c, &d->ctx);
 		_exit(0);
 	}
-	if (pid < 0) {
-		log_err("fork: %s", strerror(errno));
-		proto_send_error(c, PROTO_E_INTERNAL, "jitsud cannot fork");
-	} else {
+}
+
+/* Forks spares until JITSUD_SPARES wait, within the connection limit. */
+static void replenish(struct daemon_state *d)
+{
+	for (int i = 0; i < JITSUD_SPARES && !d->stopping; i++) {
+		if (d->spare[i] || d->children >= JITSUD_MAX_CONNECTIONS)
+			continue;
+		pid_t pid = fork();
+		if (pid == 0)
+			spare_main(d);
+		if (pid < 0) {
+			log_err("fork: %s", strerror(errno));
+			return;
+		}
+		d->spare[i] = pid;
 		d->children++;
 	}
-	close(c);
+}
+
+/* Spares that took a client are spares no more. */
+static void take_busy(struct daemon_state *d)
+{
+	pid_t pids[64];
+	ssize_t n = read(d->busy_r, pids, sizeof pids);
+	for (ssize_t i = 0; n > 0 && i < n / (ssize_t)sizeof(pid_t); i++)
+		forget_spare(d, pids[i]);
+}
+
+/* Retires the spares of the current generation (they exit when they see
+ * the pipe close) and, unless stopping, opens the next one. */
+static int new_generation(struct daemon_state *d)
+{
+	int p[2];
+	if (d->ctl_w >= 0) {
+		close(d->ctl_w);
+		close(d->ctl_r);
+		d->ctl_w = d->ctl_r = -1;
+	}
+	for (int i = 0; i < JITSUD_SPARES; i++)
+		d->spare[i] = 0;
+	if (d->stopping)
+		return 0;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	d->ctl_r = p[0];
+	d->ctl_w = p[1];
+	return 0;
 }
 
 /* Seals an ended epoch and erases its key; re-arms for the next one. */
@@ -248,8 +329,9 @@ static void tick(struct daemon_state *d)
 static int serve(struct daemon_state *d)
 {
 	while (!d->stopping) {
-		struct pollfd p[3] = {{d->listen_fd, POLLIN, 0}, {d->sig_fd, POLLIN, 0},
+		struct pollfd p[3] = {{d->busy_r, POLLIN, 0}, {d->sig_fd, POLLIN, 0},
 		                      {d->tick_fd, POLLIN, 0}};
+		replenish(d);
 		if (poll(p, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -260,8 +342,8 @@ static int serve(struct daemon_state *d)
 			handle_signals(d);
 		if (p[2].revents)
 			tick(d);
-		if (!d->stopping && (p[0].revents & POLLIN))
-			accept_one(d);
+		if (p[0].revents)
+			take_busy(d);
 	}
 	return 0;
 }
@@ -306,7 +388,8 @@ int main(int argc, char **argv)
 		log_err("must run as root");
 		return JITSUD_EXIT_SYSTEM;
 	}
-	struct daemon_state d = {.ctx.cfg = &cfg, .listen_fd = -1, .lock_fd = -1, .tick_fd = -1};
+	struct daemon_state d = {.ctx.cfg = &cfg, .listen_fd = -1, .lock_fd = -1, .tick_fd = -1,
+	                         .ctl_r = -1, .ctl_w = -1};
 	d.policy = load_policy(cfg.policy_path, cfg.foreground ? print_policy_error
 	                                                       : log_policy_error);
 	if (!d.policy) {
@@ -326,8 +409,11 @@ int main(int argc, char **argv)
 		return JITSUD_EXIT_SYSTEM;
 	}
 	d.tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (d.tick_fd < 0)
+	int busy[2];
+	if (d.tick_fd < 0 || pipe2(busy, O_CLOEXEC | O_NONBLOCK) < 0 || new_generation(&d) < 0)
 		return JITSUD_EXIT_SYSTEM;
+	d.busy_r = busy[0];
+	d.busy_w = busy[1];
 	d.listen_fd = open_listener(cfg.socket_path, &d.lock_fd);
 	d.sig_fd = setup_signals(&d.old_mask);
 	if (d.listen_fd < 0 || d.sig_fd < 0)
@@ -337,12 +423,14 @@ int main(int argc, char **argv)
 	         d.policy->file, cfg.socket_path);
 	trail_daemon(&d.ctx, AUDIT_EV_DAEMON_START, NULL);
 	tick(&d);
+	replenish(&d);
 	notify_send("READY=1");
 	int r = serve(&d);
 
 	/* Running commands go on in their own processes; only new requests
 	 * are refused from here. */
 	notify_send("STOPPING=1");
+	new_generation(&d);
 	close(d.listen_fd);
 	unlink(cfg.socket_path);
 	trail_daemon(&d.ctx, AUDIT_EV_DAEMON_STOP, NULL);

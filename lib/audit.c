@@ -828,6 +828,13 @@ int audit_append_flags(struct audit_log *l, const char *event, const json_t *fie
 	return log_unlock(l, r);
 }
 
+int audit_attach(struct audit_log *l, char *err, size_t errlen)
+{
+	if (l->pid == getpid())
+		return 0;
+	return open_lock(l, err, errlen);
+}
+
 int audit_seal_now(struct audit_log *l, char *err, size_t errlen)
 {
 	int64_t now = l->clock();

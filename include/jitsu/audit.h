@@ -110,6 +110,14 @@ int audit_append_flags(struct audit_log *l, const char *event, const json_t *fie
                        unsigned flags, uint64_t *seq, char *err, size_t errlen);
 
 /*
+ * Prepares a handle inherited across fork() for use in this process (its
+ * own lock file description), so that the first append does not pay for
+ * it. Optional: audit_append() does the same when needed. Returns 0 or
+ * -errno with err.
+ */
+int audit_attach(struct audit_log *l, char *err, size_t errlen);
+
+/*
  * Seals the chain head now with the current epoch key, if any record came
  * after the last seal; call it on clean stop after the daemon_stop record.
  * A no-op without a sealing key. Returns 0 or -errno with err.
