@@ -47,9 +47,9 @@ struct options {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: jitsu [-S socket] [-u user] [-r reason] [--] command [arg ...]\n"
-	           "       jitsu -l [-S socket]\n"
-	           "       jitsu -C policyfile [-u user] [--] command [arg ...]\n"
-	           "       jitsu --enroll-mfa | --mfa-status [-S socket]\n");
+		   "       jitsu -l [-S socket]\n"
+		   "       jitsu -C policyfile [-u user] [--] command [arg ...]\n"
+		   "       jitsu --enroll-mfa | --mfa-status [-S socket]\n");
 }
 
 int client_error_exit(unsigned code)
@@ -84,10 +84,23 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'S': o->socket = optarg; break;
 		case 'u': o->target = optarg; break;
 		case 'r': o->reason = optarg; break;
-		case 'C': o->check_file = optarg; o->mode = MODE_CHECK; modes++; break;
-		case 'l': o->mode = MODE_LIST; modes++; break;
-		case 'E': o->mode = MODE_ENROLL; modes++; break;
-		case 'M': o->mode = MODE_MFA_STATUS; modes++; break;
+		case 'C':
+			o->check_file = optarg;
+			o->mode = MODE_CHECK;
+			modes++;
+			break;
+		case 'l':
+			o->mode = MODE_LIST;
+			modes++;
+			break;
+		case 'E':
+			o->mode = MODE_ENROLL;
+			modes++;
+			break;
+		case 'M':
+			o->mode = MODE_MFA_STATUS;
+			modes++;
+			break;
 		case 'V': printf("jitsu %s\n", JITSU_VERSION); exit(0);
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
@@ -220,8 +233,8 @@ static int send_request(int sock, const struct options *o)
 	struct proto_buf b;
 	proto_buf_init(&b);
 	if (proto_exec_encode(&b, &x) < 0) {
-		fprintf(stderr, "jitsu: %s\n", b.err == -EMSGSIZE ? "argument list too long"
-		                                                  : "out of memory");
+		fprintf(stderr, "jitsu: %s\n",
+			b.err == -EMSGSIZE ? "argument list too long" : "out of memory");
 		proto_buf_free(&b);
 		return JITSU_EXIT_USAGE;
 	}
@@ -305,18 +318,21 @@ static int converse(int sock)
 		if (m.type == PROTO_NOTICE && proto_decode_str(&m, PROTO_MAX_SHORT, &s) == 0) {
 			fprintf(stderr, "jitsu: %s\n", s);
 			r = -1;
-		} else if (m.type == PROTO_TEXT && proto_decode_str(&m, PROTO_MAX_SHORT * 8, &s) == 0) {
+		} else if (m.type == PROTO_TEXT &&
+			   proto_decode_str(&m, PROTO_MAX_SHORT * 8, &s) == 0) {
 			fputs(s, stdout);
 			r = 0;
 		} else if (m.type == PROTO_OTPAUTH) {
 			r = show_otpauth(&m);
-		} else if (m.type == PROTO_PROMPT && proto_decode_u32_str(&m, PROTO_MAX_SHORT, &code, &s) == 0) {
+		} else if (m.type == PROTO_PROMPT &&
+			   proto_decode_u32_str(&m, PROTO_MAX_SHORT, &code, &s) == 0) {
 			r = answer_prompt(sock, s, (int)code);
 		} else if (m.type == PROTO_ERROR && proto_decode_error(&m, &code, &s) == 0) {
 			fprintf(stderr, "jitsu: %s\n", s);
 			r = client_error_exit(code);
 		} else {
-			fprintf(stderr, "jitsu: protocol error: unexpected %s\n", proto_type_name(m.type));
+			fprintf(stderr, "jitsu: protocol error: unexpected %s\n",
+				proto_type_name(m.type));
 			r = JITSU_EXIT_PROTOCOL;
 		}
 		free(s);

@@ -37,22 +37,22 @@ static int verdict(struct session *s, const struct mfastore_verdict *v, const ch
 	const char *user = s->peer.user;
 	char detail[128];
 	switch (v->result) {
-	case MFASTORE_OK:
-		trail_mfa(s, AUDIT_EV_MFA_OK, "totp");
-		return 1;
+	case MFASTORE_OK: trail_mfa(s, AUDIT_EV_MFA_OK, "totp"); return 1;
 	case MFASTORE_OK_RECOVERY:
 		snprintf(detail, sizeof detail, "recovery code, %u left", v->recovery_left);
 		trail_mfa(s, AUDIT_EV_MFA_OK, detail);
 		session_notice(s, "recovery code accepted; %u left", v->recovery_left);
 		return 1;
 	case MFASTORE_WRONG:
-		snprintf(detail, sizeof detail, "wrong code, %u consecutive failures", v->fail_count);
+		snprintf(detail, sizeof detail, "wrong code, %u consecutive failures",
+			 v->fail_count);
 		trail_mfa(s, AUDIT_EV_MFA_FAIL, detail);
 		if (v->lockout_started) {
 			snprintf(detail, sizeof detail, "locked out for %u s", v->locked_secs);
 			trail_mfa(s, AUDIT_EV_MFA_LOCKOUT, detail);
 			session_refuse(s, PROTO_E_DENIED,
-			               "too many wrong MFA codes: locked out for %u s", v->locked_secs);
+				       "too many wrong MFA codes: locked out for %u s",
+				       v->locked_secs);
 			return -1;
 		}
 		session_notice(s, "wrong code");
@@ -65,21 +65,21 @@ static int verdict(struct session *s, const struct mfastore_verdict *v, const ch
 		session_notice(s, "expected a 6-digit code or a recovery code");
 		return 0;
 	case MFASTORE_LOCKED:
-		snprintf(detail, sizeof detail, "refused while locked out, %u s left", v->locked_secs);
+		snprintf(detail, sizeof detail, "refused while locked out, %u s left",
+			 v->locked_secs);
 		trail_mfa(s, AUDIT_EV_MFA_FAIL, detail);
 		session_refuse(s, PROTO_E_DENIED, "MFA is locked for %s for another %u s", user,
-		               v->locked_secs);
+			       v->locked_secs);
 		return -1;
 	case MFASTORE_NOT_ENROLLED:
-		session_refuse(s, PROTO_E_DENIED, "%s has not enrolled for MFA: run jitsu --enroll-mfa",
-		               user);
+		session_refuse(s, PROTO_E_DENIED,
+			       "%s has not enrolled for MFA: run jitsu --enroll-mfa", user);
 		return -1;
-	case MFASTORE_STORE_ERROR:
-		break;
+	case MFASTORE_STORE_ERROR: break;
 	}
 	log_err("mfa: user=%s store error: %s", user, err);
 	session_refuse(s, PROTO_E_DENIED, "MFA store for %s is unusable (%s): ask an admin", user,
-	               err);
+		       err);
 	return -1;
 }
 
@@ -93,17 +93,18 @@ int challenge_mfa(struct session *s)
 	if (r < 0 && r != -ENOENT) {
 		log_err("mfa: user=%s store error: %s", s->peer.user, err);
 		session_refuse(s, PROTO_E_DENIED, "MFA store for %s is unusable (%s): ask an admin",
-		               s->peer.user, err);
+			       s->peer.user, err);
 		return -1;
 	}
 	if (r == -ENOENT || !st.enrolled) {
 		session_refuse(s, PROTO_E_DENIED,
-		               "policy requires MFA for %s, and %s has not enrolled: run jitsu --enroll-mfa",
-		               s->bin.path, s->peer.user);
+			       "policy requires MFA for %s, and %s has not enrolled: run jitsu "
+			       "--enroll-mfa",
+			       s->bin.path, s->peer.user);
 		return -1;
 	}
 	snprintf(prompt, sizeof prompt, "jitsu: MFA code for %s@%s: ", s->peer.user,
-	         s->ctx->hostname);
+		 s->ctx->hostname);
 	for (int i = 0; i < CHALLENGE_TRIES; i++) {
 		struct mfastore_verdict v;
 		if (session_ask(s, prompt, 0, code, sizeof code) < 0) {
@@ -125,8 +126,8 @@ static void send_recovery_codes(struct session *s, const struct mfastore_recover
 {
 	char text[1024];
 	size_t off = (size_t)snprintf(text, sizeof text,
-	                              "MFA enrolled. Recovery codes, each usable once in place "
-	                              "of a code (shown only now):\n");
+				      "MFA enrolled. Recovery codes, each usable once in place "
+				      "of a code (shown only now):\n");
 	for (int i = 0; i < MFASTORE_RECOVERY_CODES && off < sizeof text; i++)
 		off += (size_t)snprintf(text + off, sizeof text - off, "  %s\n", c->code[i]);
 	proto_send_str(s->sock, PROTO_TEXT, text);
@@ -140,12 +141,12 @@ static void confirm(struct session *s, const char *dir)
 	struct mfastore_recovery_codes codes;
 	for (int i = 0; i < CHALLENGE_TRIES; i++) {
 		if (session_ask(s, "jitsu: enter the current code from your authenticator app: ", 0,
-		                code, sizeof code) < 0) {
+				code, sizeof code) < 0) {
 			session_refuse(s, PROTO_E_DENIED, "enrollment not confirmed");
 			return;
 		}
 		int r = mfastore_confirm_enroll(dir, s->peer.uid, code, time(NULL), &codes, err,
-		                                sizeof err);
+						sizeof err);
 		explicit_bzero(code, sizeof code);
 		if (r == 0) {
 			trail_mfa(s, "mfa_enroll", "enrolled");
@@ -155,14 +156,14 @@ static void confirm(struct session *s, const char *dir)
 		}
 		if (r != -EACCES && r != -EINVAL) {
 			session_refuse(s, PROTO_E_DENIED, "enrollment failed: %s%s", err,
-			               r == -ETIMEDOUT ? ": run jitsu --enroll-mfa again" : "");
+				       r == -ETIMEDOUT ? ": run jitsu --enroll-mfa again" : "");
 			return;
 		}
 		log_warn("mfa: user=%s wrong code while enrolling", s->peer.user);
 		session_notice(s, "wrong code");
 	}
 	session_refuse(s, PROTO_E_DENIED, "enrollment not confirmed: %d wrong codes",
-	               CHALLENGE_TRIES);
+		       CHALLENGE_TRIES);
 }
 
 void challenge_enroll(struct session *s, uint32_t flags)
@@ -176,9 +177,10 @@ void challenge_enroll(struct session *s, uint32_t flags)
 	snprintf(account, sizeof account, "%s@%s", s->peer.user, s->ctx->hostname);
 	int r = mfastore_begin_enroll(dir, s->peer.uid, account, time(NULL), &en, err, sizeof err);
 	if (r == -EEXIST) {
-		session_refuse(s, PROTO_E_USAGE,
-		               "%s is already enrolled: an admin can reset it (jitsuctl mfa reset %s)",
-		               s->peer.user, s->peer.user);
+		session_refuse(
+			s, PROTO_E_USAGE,
+			"%s is already enrolled: an admin can reset it (jitsuctl mfa reset %s)",
+			s->peer.user, s->peer.user);
 		return;
 	}
 	if (r < 0) {
@@ -212,8 +214,9 @@ void challenge_status(struct session *s)
 	store_dir(s, dir, sizeof dir);
 	int r = mfastore_status(dir, s->peer.uid, time(NULL), &st, err, sizeof err);
 	if (r < 0 && r != -ENOENT) {
-		session_refuse(s, PROTO_E_INTERNAL, "MFA store for %s is unusable (%s): ask an admin",
-		               s->peer.user, err);
+		session_refuse(s, PROTO_E_INTERNAL,
+			       "MFA store for %s is unusable (%s): ask an admin", s->peer.user,
+			       err);
 		return;
 	}
 	if (r == -ENOENT || (!st.enrolled && !st.pending)) {
@@ -222,13 +225,13 @@ void challenge_status(struct session *s)
 		snprintf(text, sizeof text, "mfa: enrollment pending confirmation\n");
 	} else {
 		int n = snprintf(text, sizeof text, "mfa: enrolled\nrecovery codes left: %u\n",
-		                 st.recovery_left);
+				 st.recovery_left);
 		if (st.locked_secs)
 			snprintf(text + n, sizeof text - (size_t)n, "locked out: %u s left\n",
-			         st.locked_secs);
+				 st.locked_secs);
 		else
 			snprintf(text + n, sizeof text - (size_t)n,
-			         "locked out: no (%u recent failures)\n", st.fail_count);
+				 "locked out: no (%u recent failures)\n", st.fail_count);
 	}
 	proto_send_str(s->sock, PROTO_TEXT, text);
 }

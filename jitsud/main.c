@@ -39,7 +39,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: jitsud [-f] [-c policy] [-S socket] [-d statedir]\n"
-	           "       jitsud -t [-c policy]\n");
+		   "       jitsud -t [-c policy]\n");
 }
 
 static void print_policy_error(void *ctx, const char *file, unsigned line, const char *msg)
@@ -95,8 +95,7 @@ static int make_state_dir(const char *dir)
 		return -1;
 	}
 	struct stat st;
-	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0 ||
-	    (st.st_mode & 077)) {
+	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & 077)) {
 		log_err("state directory %s must be a root-owned directory with mode 0700", dir);
 		return -1;
 	}
@@ -158,10 +157,10 @@ struct daemon_state {
 	struct policy *policy;
 	int listen_fd, sig_fd, lock_fd, tick_fd;
 	sigset_t old_mask;
-	unsigned children;     /* connection processes alive, spare or busy */
+	unsigned children; /* connection processes alive, spare or busy */
 	pid_t spare[JITSUD_SPARES];
-	int ctl_r, ctl_w;      /* spares exit when ctl_w closes (reload, stop) */
-	int busy_r, busy_w;    /* a spare writes its pid here when it takes a client */
+	int ctl_r, ctl_w;   /* spares exit when ctl_w closes (reload, stop) */
+	int busy_r, busy_w; /* a spare writes its pid here when it takes a client */
 	int stopping;
 };
 
@@ -204,13 +203,9 @@ static void handle_signals(struct daemon_state *d)
 	pid_t pid;
 	while (read(d->sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {
 		switch (si.ssi_signo) {
-		case SIGHUP:
-			reload(d);
-			break;
+		case SIGHUP: reload(d); break;
 		case SIGTERM:
-		case SIGINT:
-			d->stopping = 1;
-			break;
+		case SIGINT: d->stopping = 1; break;
 		case SIGCHLD:
 			while ((pid = waitpid(-1, NULL, WNOHANG)) > 0) {
 				forget_spare(d, pid);
@@ -329,8 +324,8 @@ static void tick(struct daemon_state *d)
 static int serve(struct daemon_state *d)
 {
 	while (!d->stopping) {
-		struct pollfd p[3] = {{d->busy_r, POLLIN, 0}, {d->sig_fd, POLLIN, 0},
-		                      {d->tick_fd, POLLIN, 0}};
+		struct pollfd p[3] = {
+			{d->busy_r, POLLIN, 0}, {d->sig_fd, POLLIN, 0}, {d->tick_fd, POLLIN, 0}};
 		replenish(d);
 		if (poll(p, 3, -1) < 0) {
 			if (errno == EINTR)
@@ -388,10 +383,14 @@ int main(int argc, char **argv)
 		log_err("must run as root");
 		return JITSUD_EXIT_SYSTEM;
 	}
-	struct daemon_state d = {.ctx.cfg = &cfg, .listen_fd = -1, .lock_fd = -1, .tick_fd = -1,
-	                         .ctl_r = -1, .ctl_w = -1};
-	d.policy = load_policy(cfg.policy_path, cfg.foreground ? print_policy_error
-	                                                       : log_policy_error);
+	struct daemon_state d = {.ctx.cfg = &cfg,
+				 .listen_fd = -1,
+				 .lock_fd = -1,
+				 .tick_fd = -1,
+				 .ctl_r = -1,
+				 .ctl_w = -1};
+	d.policy = load_policy(cfg.policy_path,
+			       cfg.foreground ? print_policy_error : log_policy_error);
 	if (!d.policy) {
 		log_err("cannot load policy %s: refusing to start", cfg.policy_path);
 		return JITSUD_EXIT_CONFIG;
@@ -419,8 +418,8 @@ int main(int argc, char **argv)
 	if (d.listen_fd < 0 || d.sig_fd < 0)
 		return JITSUD_EXIT_SYSTEM;
 
-	log_info("started: %zu rules from %s, listening on %s", d.policy->nrules,
-	         d.policy->file, cfg.socket_path);
+	log_info("started: %zu rules from %s, listening on %s", d.policy->nrules, d.policy->file,
+		 cfg.socket_path);
 	trail_daemon(&d.ctx, AUDIT_EV_DAEMON_START, NULL);
 	tick(&d);
 	replenish(&d);

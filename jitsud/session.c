@@ -116,11 +116,12 @@ void session_refuse(struct session *s, enum proto_err code, const char *fmt, ...
 	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	/* clang 14 misreads va_start under _FORTIFY_SOURCE. */
+	vsnprintf(msg, sizeof msg, fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized)
 	va_end(ap);
 	if (s->stage == STAGE_NONE || s->audit_failed)
 		log_warn("refused: user=%s uid=%u pid=%d: %s", s->peer.user[0] ? s->peer.user : "?",
-		         (unsigned)s->peer.uid, (int)s->peer.pid, msg);
+			 (unsigned)s->peer.uid, (int)s->peer.pid, msg);
 	else if (s->stage == STAGE_REQUESTED)
 		trail_decision(s, msg);
 	else if (s->stage == STAGE_PERMITTED)
@@ -136,7 +137,8 @@ void session_refuse(struct session *s, enum proto_err code, const char *fmt, ...
 static int resolve_as_caller(struct session *s, char *err, size_t errlen)
 {
 	const struct peer *p = &s->peer;
-	if (setgroups((size_t)p->ngids, p->gids) < 0 || setresgid((gid_t)-1, p->gid, (gid_t)-1) < 0 ||
+	if (setgroups((size_t)p->ngids, p->gids) < 0 ||
+	    setresgid((gid_t)-1, p->gid, (gid_t)-1) < 0 ||
 	    setresuid((uid_t)-1, p->uid, (uid_t)-1) < 0) {
 		snprintf(err, errlen, "cannot assume caller credentials: %s", strerror(errno));
 		return -EPERM;
@@ -156,7 +158,8 @@ static int check_request(struct session *s)
 	struct stat st;
 	if (s->fds[0] < 0 || s->fds[1] < 0 || s->fds[2] < 0 || s->fds[3] < 0 ||
 	    fstat(s->fds[3], &st) < 0 || !S_ISDIR(st.st_mode)) {
-		session_refuse(s, PROTO_E_PROTOCOL, "protocol error: expected stdin, stdout, stderr and a cwd");
+		session_refuse(s, PROTO_E_PROTOCOL,
+			       "protocol error: expected stdin, stdout, stderr and a cwd");
 		return -1;
 	}
 	if (target_lookup(s->req.target, &s->target) < 0) {
@@ -207,15 +210,16 @@ static int check_requirements(struct session *s)
 {
 	const struct policy_decision *d = &s->decision;
 	if ((d->reqs & POLICY_REQ_REASON) && !s->req.reason[0]) {
-		session_refuse(s, PROTO_E_DENIED, "a reason is required for %s: use jitsu -r REASON",
-		       s->bin.path);
+		session_refuse(s, PROTO_E_DENIED,
+			       "a reason is required for %s: use jitsu -r REASON", s->bin.path);
 		return -1;
 	}
 	if ((d->reqs & POLICY_REQ_MFA) && challenge_mfa(s) < 0)
 		return -1;
 	if (d->reqs & POLICY_REQ_APPROVAL) {
 		session_refuse(s, PROTO_E_DENIED,
-		       "policy requires approval for %s, and no hub is configured", s->bin.path);
+			       "policy requires approval for %s, and no hub is configured",
+			       s->bin.path);
 		return -1;
 	}
 	return 0;
@@ -266,7 +270,8 @@ void session_notice(struct session *s, const char *fmt, ...)
 	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	/* clang 14 misreads va_start under _FORTIFY_SOURCE. */
+	vsnprintf(msg, sizeof msg, fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized)
 	va_end(ap);
 	proto_send_str(s->sock, PROTO_NOTICE, msg);
 }
@@ -286,8 +291,7 @@ int session_ask(struct session *s, const char *prompt, int echo, char *buf, size
 		session_restore_tty(s);
 		return -1;
 	}
-	if (m.type == PROTO_ANSWER && len > 0 &&
-	    proto_decode_str(&m, len - 1, &ans) == 0) {
+	if (m.type == PROTO_ANSWER && len > 0 && proto_decode_str(&m, len - 1, &ans) == 0) {
 		memcpy(buf, ans, strlen(ans) + 1);
 		explicit_bzero(ans, strlen(ans));
 		r = 0;
@@ -309,7 +313,7 @@ static int build_env(struct session *s, char ***env)
 		.caller_uid = s->peer.uid,
 	};
 	return envbuild(s->req.env, s->req.envc, &t, rule ? rule->setenv : NULL,
-	                rule ? rule->nsetenv : 0, env);
+			rule ? rule->nsetenv : 0, env);
 }
 
 /* Forks and releases the command. Returns its pid, or -1 after refusing. */
@@ -338,7 +342,8 @@ static pid_t start_command(struct session *s)
 	int e = spawn_start(&r, &sp);
 	envbuild_free(env);
 	if (e < 0) {
-		session_refuse(s, PROTO_E_INTERNAL, "cannot start %s: %s", s->bin.path, strerror(-e));
+		session_refuse(s, PROTO_E_INTERNAL, "cannot start %s: %s", s->bin.path,
+			       strerror(-e));
 		return -1;
 	}
 	s->stage = STAGE_FINAL;
@@ -352,7 +357,7 @@ static pid_t start_command(struct session *s)
 	if (e) {
 		waitpid(sp.pid, NULL, 0);
 		session_refuse(s, (e == ENOENT) ? PROTO_E_NOTFOUND : PROTO_E_NOEXEC, "%s: %s",
-		       s->req.argv[0], strerror(e));
+			       s->req.argv[0], strerror(e));
 		return -1;
 	}
 	return sp.pid;
@@ -362,9 +367,16 @@ static pid_t start_command(struct session *s)
 static int forwardable(uint32_t sig)
 {
 	switch (sig) {
-	case SIGINT: case SIGQUIT: case SIGTERM: case SIGHUP: case SIGTSTP:
-	case SIGCONT: case SIGUSR1: case SIGUSR2: case SIGALRM: case SIGWINCH:
-		return 1;
+	case SIGINT:
+	case SIGQUIT:
+	case SIGTERM:
+	case SIGHUP:
+	case SIGTSTP:
+	case SIGCONT:
+	case SIGUSR1:
+	case SIGUSR2:
+	case SIGALRM:
+	case SIGWINCH: return 1;
 	}
 	return 0;
 }
@@ -391,7 +403,7 @@ static int client_message(struct session *s, pid_t pid)
 		kill(-pid, SIGCONT);
 	else {
 		log_warn("user=%s: unexpected %s during the run: dropping the client", s->peer.user,
-		         proto_type_name(m.type));
+			 proto_type_name(m.type));
 		r = -1;
 	}
 	proto_msg_free(&m);
@@ -421,8 +433,9 @@ static int supervise(struct session *s, pid_t pid, int sigfd)
 			return -1;
 		if (n == 0) {
 			if (!gone)
-				proto_send_str(s->sock, PROTO_NOTICE, term_sent ? "session killed"
-				                                                : "session time limit reached");
+				proto_send_str(s->sock, PROTO_NOTICE,
+					       term_sent ? "session killed"
+							 : "session time limit reached");
 			kill(-pid, term_sent ? SIGKILL : SIGTERM);
 			kill(-pid, SIGCONT);
 			deadline = term_sent ? 0 : time(NULL) + SESSION_KILL_GRACE;
@@ -432,14 +445,14 @@ static int supervise(struct session *s, pid_t pid, int sigfd)
 			struct signalfd_siginfo si;
 			while (read(sigfd, &si, sizeof si) > 0)
 				;
-			pid_t w;
-			while ((w = waitpid(pid, &st, WNOHANG | WUNTRACED)) == pid) {
+			while (waitpid(pid, &st, WNOHANG | WUNTRACED) == pid) {
 				if (!WIFSTOPPED(st))
 					return st;
 				if (gone)
 					kill(-pid, SIGCONT);
 				else
-					proto_send_u32(s->sock, PROTO_SUSPEND, (uint32_t)WSTOPSIG(st));
+					proto_send_u32(s->sock, PROTO_SUSPEND,
+						       (uint32_t)WSTOPSIG(st));
 			}
 		}
 		if (n > 0 && !gone && p[1].revents && client_message(s, pid) < 0) {
@@ -501,7 +514,7 @@ static void run_permitted(struct session *s, int sigfd)
 	struct timespec end;
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	int64_t us = (end.tv_sec - s->started.tv_sec) * 1000000 +
-	             (end.tv_nsec - s->started.tv_nsec) / 1000;
+		     (end.tv_nsec - s->started.tv_nsec) / 1000;
 	/* The user hears first; the exit record follows, off their path. */
 	int sent = proto_send_u32x2(s->sock, PROTO_EXIT, kind, value);
 	trail_exit(s, pid, (int)kind, (int)value, us);
@@ -533,7 +546,7 @@ static void handle_exec(struct session *s, struct proto_msg *m, int sigfd)
 		trail_decision(s, NULL);
 		s->stage = STAGE_FINAL;
 		session_refuse(s, PROTO_E_DENIED, "%s@%s may not run %s as %s", s->peer.user,
-		               s->ctx->hostname, s->bin.path, s->target.user);
+			       s->ctx->hostname, s->bin.path, s->target.user);
 		return;
 	}
 	if (trail_decision(s, NULL) < 0)
@@ -553,8 +566,9 @@ static void handle_list(struct session *s)
 	int any = 0;
 	for (size_t i = 0; i < p->nrules; i++) {
 		const struct policy_rule *r = &p->rules[i];
-		if (!policy_rule_applies_to(r, s->peer.user, (const char *const *)s->peer.group_names,
-		                            s->peer.ngroup_names))
+		if (!policy_rule_applies_to(r, s->peer.user,
+					    (const char *const *)s->peer.group_names,
+					    s->peer.ngroup_names))
 			continue;
 		int n = policy_format_rule(r, line, sizeof line);
 		if (n < 0 || (size_t)n >= sizeof line)
@@ -580,8 +594,8 @@ static void handle_list(struct session *s)
 
 void session_serve(int sock, const struct jitsud_ctx *ctx)
 {
-	struct session s = {.sock = sock, .ctx = ctx, .pty_master = -1, .pty_slave = -1,
-	                    .tty_fd = -1};
+	struct session s = {
+		.sock = sock, .ctx = ctx, .pty_master = -1, .pty_slave = -1, .tty_fd = -1};
 	struct proto_msg m;
 	sigset_t chld;
 	uint32_t flags;
@@ -604,7 +618,7 @@ void session_serve(int sock, const struct jitsud_ctx *ctx)
 	if (r < 0) {
 		if (r != -ECONNRESET)
 			session_refuse(&s, PROTO_E_PROTOCOL, "protocol error: %s",
-			       r == -ETIMEDOUT ? "request timed out" : "malformed message");
+				       r == -ETIMEDOUT ? "request timed out" : "malformed message");
 		goto out;
 	}
 	if (m.type == PROTO_REQ_EXEC)
@@ -613,14 +627,14 @@ void session_serve(int sock, const struct jitsud_ctx *ctx)
 		challenge_enroll(&s, flags);
 	else if (m.nfds || m.len)
 		session_refuse(&s, PROTO_E_PROTOCOL, "protocol error: malformed %s",
-		               proto_type_name(m.type));
+			       proto_type_name(m.type));
 	else if (m.type == PROTO_REQ_LIST)
 		handle_list(&s);
 	else if (m.type == PROTO_REQ_MFA_STATUS)
 		challenge_status(&s);
 	else
 		session_refuse(&s, PROTO_E_PROTOCOL, "protocol error: unexpected %s",
-		       proto_type_name(m.type));
+			       proto_type_name(m.type));
 	proto_msg_free(&m);
 out:
 	proto_exec_free(&s.req);

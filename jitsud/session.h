@@ -53,7 +53,7 @@ enum session_stage {
 struct session {
 	int sock;
 	enum session_stage stage;
-	int audit_failed;       /* the trail refused a write: do not try again */
+	int audit_failed; /* the trail refused a write: do not try again */
 	const struct jitsud_ctx *ctx;
 	struct peer peer;
 	struct target target;
@@ -65,7 +65,7 @@ struct session {
 	int is_script;
 	struct policy_decision decision;
 	int pty_master, pty_slave;
-	int tty_fd;             /* the user's terminal, held to restore its mode */
+	int tty_fd; /* the user's terminal, held to restore its mode */
 	struct termios tty_saved;
 	int tty_saved_ok;
 	struct timespec started; /* when the command was released */

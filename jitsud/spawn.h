@@ -17,12 +17,12 @@
 #include <sys/types.h>
 
 struct spawn_req {
-	int exec_fd;         /* the verified binary (O_PATH) */
-	int is_script;       /* keep exec_fd open across exec for the interpreter */
+	int exec_fd;   /* the verified binary (O_PATH) */
+	int is_script; /* keep exec_fd open across exec for the interpreter */
 	char *const *argv;
 	char *const *envp;
-	int stdio[3];        /* installed as fds 0, 1, 2 */
-	int ctty;            /* pty slave to make the controlling tty, or -1 */
+	int stdio[3]; /* installed as fds 0, 1, 2 */
+	int ctty;     /* pty slave to make the controlling tty, or -1 */
 	int cwd_fd;
 	uid_t uid;
 	gid_t gid;
@@ -32,8 +32,8 @@ struct spawn_req {
 
 struct spawn {
 	pid_t pid;
-	int gate_fd;  /* parent's end: one byte releases the child */
-	int err_fd;   /* parent's end: EOF means exec succeeded, else an errno */
+	int gate_fd; /* parent's end: one byte releases the child */
+	int err_fd;  /* parent's end: EOF means exec succeeded, else an errno */
 };
 
 /* Forks the child, which stops at the gate. Returns 0 or -errno. */

@@ -22,8 +22,8 @@ int trail_open(struct jitsud_ctx *ctx, char *err, size_t errlen)
 }
 
 /* Appends and mirrors one record; fields is consumed. */
-static int append(struct audit_log *l, const char *event, json_t *fields, unsigned flags,
-                  char *err, size_t errlen)
+static int append(struct audit_log *l, const char *event, json_t *fields, unsigned flags, char *err,
+		  size_t errlen)
 {
 	uint64_t seq = 0;
 	if (!fields)
@@ -74,7 +74,7 @@ static int closed(struct session *s, int r, const char *err)
 	if (r < 0) {
 		s->audit_failed = 1;
 		session_refuse(s, PROTO_E_INTERNAL, "audit trail unavailable, refusing to run: %s",
-		               err);
+			       err);
 	}
 	return r;
 }
@@ -90,13 +90,16 @@ int trail_request(struct session *s)
 	cwd[n > 0 ? n : 0] = '\0';
 	if (s->tty_fd >= 0 && ttyname_r(s->tty_fd, tty, sizeof tty) != 0)
 		tty[0] = '\0';
-	json_object_set_new(f, "target", audit_record_str(s->req.target[0] ? s->req.target : "root"));
-	json_object_set_new(f, "argv", audit_record_argv((int)s->req.argc, (char *const *)s->req.argv));
+	json_object_set_new(f, "target",
+			    audit_record_str(s->req.target[0] ? s->req.target : "root"));
+	json_object_set_new(f, "argv",
+			    audit_record_argv((int)s->req.argc, (char *const *)s->req.argv));
 	json_object_set_new(f, "cwd", audit_record_str(cwd));
 	json_object_set_new(f, "tty", audit_record_str(tty));
 	json_object_set_new(f, "reason", audit_record_str(s->req.reason));
-	return closed(s, append(s->ctx->audit, AUDIT_EV_REQUEST, f, AUDIT_DEFER_SYNC, err,
-	                        sizeof err), err);
+	return closed(s,
+		      append(s->ctx->audit, AUDIT_EV_REQUEST, f, AUDIT_DEFER_SYNC, err, sizeof err),
+		      err);
 }
 
 int trail_decision(struct session *s, const char *why)
@@ -107,7 +110,10 @@ int trail_decision(struct session *s, const char *why)
 	int permit = !why && s->decision.action == POLICY_PERMIT;
 	if (!f)
 		return closed(s, -ENOMEM, "out of memory");
-	json_object_set_new(f, "decision", json_string(why ? "refused" : permit ? "permit" : "deny"));
+	json_object_set_new(f, "decision",
+			    json_string(why      ? "refused"
+					: permit ? "permit"
+						 : "deny"));
 	if (why)
 		json_object_set_new(f, "why", audit_record_str(why));
 	if (!why && s->decision.rule) {
@@ -122,7 +128,7 @@ int trail_decision(struct session *s, const char *why)
 	resolve_hex(p->sha256, sizeof p->sha256, hex);
 	json_object_set_new(f, "policy_sha256", json_string(hex));
 	int r = append(s->ctx->audit, AUDIT_EV_DECISION, f, permit ? AUDIT_DEFER_SYNC : 0, err,
-	               sizeof err);
+		       sizeof err);
 	return permit ? closed(s, r, err) : r;
 }
 
