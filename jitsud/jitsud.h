@@ -5,6 +5,8 @@
 #ifndef JITSUD_H
 #define JITSUD_H
 
+#include <stdint.h>
+
 #include "jitsu/policy.h"
 
 /* Fixed exit codes of jitsud itself (jitsud(8)). */
@@ -17,6 +19,8 @@ struct jitsud_config {
 	const char *socket_path;
 	const char *state_dir;
 	int foreground;
+	uint64_t audit_rotate; /* rotate audit.log at this size; 0: the default */
+	unsigned audit_keep;   /* rotated audit files kept; 0: all */
 };
 
 struct audit_log;

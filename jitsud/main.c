@@ -39,7 +39,43 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: jitsud [-f] [-c policy] [-S socket] [-d statedir]\n"
+		   "              [--audit-rotate SIZE] [--audit-keep N]\n"
 		   "       jitsud -t [-c policy]\n");
+}
+
+/* "16M", "512k", "1G" or plain bytes; at least 64 KiB, at most 1 TiB. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	unsigned shift = 0;
+	if (errno || end == s || s[0] == '-')
+		return -1;
+	if (*end == 'k' || *end == 'K')
+		shift = 10;
+	else if (*end == 'M')
+		shift = 20;
+	else if (*end == 'G')
+		shift = 30;
+	if (shift)
+		end++;
+	if (*end || v > (1ULL << 40) >> shift)
+		return -1;
+	*out = (uint64_t)v << shift;
+	return *out >= 65536 ? 0 : -1;
+}
+
+/* A count of rotated files to keep: 0 (all) to 100000. */
+static int parse_count(const char *s, unsigned *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v > 100000)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
 }
 
 static void print_policy_error(void *ctx, const char *file, unsigned line, const char *msg)
@@ -350,10 +386,29 @@ int main(int argc, char **argv)
 		.socket_path = "/run/jitsu/jitsud.sock",
 		.state_dir = "/var/lib/jitsu",
 	};
+	static const struct option longopts[] = {
+		{"audit-rotate", required_argument, NULL, 'R'},
+		{"audit-keep", required_argument, NULL, 'K'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
 	int test_only = 0, opt;
 
-	while ((opt = getopt(argc, argv, "fc:S:d:thV")) != -1) {
+	while ((opt = getopt_long(argc, argv, "fc:S:d:thV", longopts, NULL)) != -1) {
 		switch (opt) {
+		case 'R':
+			if (parse_size(optarg, &cfg.audit_rotate) < 0) {
+				fprintf(stderr, "jitsud: bad --audit-rotate size: %s\n", optarg);
+				return JITSUD_EXIT_CONFIG;
+			}
+			break;
+		case 'K':
+			if (parse_count(optarg, &cfg.audit_keep) < 0) {
+				fprintf(stderr, "jitsud: bad --audit-keep count: %s\n", optarg);
+				return JITSUD_EXIT_CONFIG;
+			}
+			break;
 		case 'f': cfg.foreground = 1; break;
 		case 'c': cfg.policy_path = optarg; break;
 		case 'S': cfg.socket_path = optarg; break;

@@ -17,8 +17,12 @@
 int trail_open(struct jitsud_ctx *ctx, char *err, size_t errlen)
 {
 	char dir[PATH_MAX];
+	struct audit_opts o = {
+		.max_file_size = ctx->cfg->audit_rotate,
+		.keep_files = ctx->cfg->audit_keep,
+	};
 	snprintf(dir, sizeof dir, "%s/audit", ctx->cfg->state_dir);
-	return audit_open(dir, NULL, &ctx->audit, err, errlen);
+	return audit_open(dir, &o, &ctx->audit, err, errlen);
 }
 
 /* Appends and mirrors one record; fields is consumed. */
