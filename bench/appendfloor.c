@@ -10,6 +10,7 @@
  * The file is created (it must not exist) and removed at the end.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,13 +25,25 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Parses all of s as a decimal number into *out: 0, or -1 if it is not one. */
+static int parse_double(const char *s, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (end == s || *end != '\0' || errno == ERANGE)
+		return -1;
+	*out = v;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	if (argc != 3 || atof(argv[2]) <= 0) {
+	double seconds;
+	if (argc != 3 || parse_double(argv[2], &seconds) < 0 || !(seconds > 0)) {
 		fprintf(stderr, "usage: appendfloor FILE SECONDS\n");
 		return 3;
 	}
-	double seconds = atof(argv[2]);
 	int fd = open(argv[1], O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		perror(argv[1]);
@@ -40,8 +53,9 @@ int main(int argc, char **argv)
 	unsigned long long n = 0;
 	double start = now(), t = start, end = start + seconds;
 	while (t < end) {
-		int len = snprintf(line, sizeof line,
-		                   "{\"seq\":%llu,\"user\":\"jitsubench\",\"cmd\":\"/usr/bin/true\"}\n", n);
+		int len = snprintf(
+			line, sizeof line,
+			"{\"seq\":%llu,\"user\":\"jitsubench\",\"cmd\":\"/usr/bin/true\"}\n", n);
 		if (write(fd, line, (size_t)len) != len || fdatasync(fd) < 0) {
 			perror("appendfloor: write/fdatasync");
 			unlink(argv[1]);

@@ -17,6 +17,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdint.h>
@@ -90,6 +91,30 @@ static void worker(struct shared *sh, int idx, int gate, double seconds, char **
 	_exit(0);
 }
 
+/* Parses all of s as a decimal number into *out: 0, or -1 if it is not one. */
+static int parse_double(const char *s, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (end == s || *end != '\0' || errno == ERANGE)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Parses all of s as a decimal integer that fits an int: 0, or -1. */
+static int parse_int(const char *s, int *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (end == s || *end != '\0' || errno == ERANGE || v < INT_MIN || v > INT_MAX)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int workers = 16, opt;
@@ -97,9 +122,18 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "+j:t:g:")) != -1) {
 		switch (opt) {
-		case 'j': workers = atoi(optarg); break;
-		case 't': seconds = atof(optarg); break;
-		case 'g': grace = atof(optarg); break;
+		case 'j':
+			if (parse_int(optarg, &workers) < 0)
+				goto usage;
+			break;
+		case 't':
+			if (parse_double(optarg, &seconds) < 0)
+				goto usage;
+			break;
+		case 'g':
+			if (parse_double(optarg, &grace) < 0)
+				goto usage;
+			break;
 		default: goto usage;
 		}
 	}
@@ -107,8 +141,8 @@ int main(int argc, char **argv)
 		goto usage;
 	char **cmd = argv + optind;
 
-	struct shared *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE,
-	                         MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct shared *sh =
+		mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (sh == MAP_FAILED) {
 		perror("loadgen: mmap");
 		return 3;
@@ -188,12 +222,14 @@ int main(int argc, char **argv)
 	if (spawn_errno)
 		fprintf(stderr, "loadgen: cannot run %s: %s\n", cmd[0], strerror(spawn_errno));
 	if (timed_out) {
-		fprintf(stderr, "loadgen: time-out: workers killed %.0f s after the deadline\n", grace);
+		fprintf(stderr, "loadgen: time-out: workers killed %.0f s after the deadline\n",
+			grace);
 		return 2;
 	}
 	return (fail || !ok) ? 1 : 0;
 
 usage:
-	fprintf(stderr, "usage: loadgen [-j workers] [-t seconds] [-g grace] -- command [arg ...]\n");
+	fprintf(stderr,
+		"usage: loadgen [-j workers] [-t seconds] [-g grace] -- command [arg ...]\n");
 	return 3;
 }

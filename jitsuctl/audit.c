@@ -44,10 +44,9 @@
 
 static int audit_usage(void)
 {
-	fprintf(stderr,
-	        "usage: jitsuctl audit verify [--key K]... [DIR]\n"
-	        "       jitsuctl audit show [--since T] [--user U] [--json] [DIR]\n"
-	        "       jitsuctl audit setup [--force] [--interval SECS]\n");
+	fprintf(stderr, "usage: jitsuctl audit verify [--key K]... [DIR]\n"
+			"       jitsuctl audit show [--since T] [--user U] [--json] [DIR]\n"
+			"       jitsuctl audit setup [--force] [--interval SECS]\n");
 	return JITSUCTL_EXIT_USAGE;
 }
 
@@ -57,7 +56,7 @@ static int audit_dir(char *buf, size_t len, const char *statedir, int argc, char
 	if (optind < argc - 1)
 		return -1;
 	int n = optind < argc ? snprintf(buf, len, "%s", argv[optind])
-	                      : snprintf(buf, len, "%s/audit", statedir);
+			      : snprintf(buf, len, "%s/audit", statedir);
 	return n > 0 && (size_t)n < len ? 0 : -1;
 }
 
@@ -121,7 +120,8 @@ static int cmd_verify(int argc, char **argv, const char *statedir)
 	while ((c = getopt_long(argc, argv, "k:", opts, NULL)) != -1) {
 		if (c != 'k' || nkeys == MAX_KEYS) {
 			if (c == 'k')
-				fprintf(stderr, "jitsuctl audit verify: at most %d keys\n", MAX_KEYS);
+				fprintf(stderr, "jitsuctl audit verify: at most %d keys\n",
+					MAX_KEYS);
 			goto out;
 		}
 		if (read_key(optarg, &keys[nkeys]) < 0) {
@@ -141,15 +141,18 @@ out:
 static int64_t parse_since(const char *s)
 {
 	struct tm tm = {0};
-	char unit = 0, extra;
-	long long n;
-	if (sscanf(s, "%lld%c%c", &n, &unit, &extra) == 2 && n >= 0 && strchr("smhd", unit) &&
-	    strlen(s) <= 12) {
+	char *after;
+	errno = 0;
+	long long n = strtoll(s, &after, 10);
+	char unit = *after;
+	/* A number and one unit letter, nothing else: "90s", "15m", "2h", "7d". */
+	if (after != s && errno == 0 && n >= 0 && unit && strchr("smhd", unit) &&
+	    after[1] == '\0' && strlen(s) <= 12) {
 		long long mul = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : 86400;
 		return ((int64_t)time(NULL) - n * mul) * 1000000;
 	}
 	static const char *const forms[] = {"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S",
-	                                    "%Y-%m-%dT%H:%MZ", "%Y-%m-%dT%H:%M", "%Y-%m-%d"};
+					    "%Y-%m-%dT%H:%MZ", "%Y-%m-%dT%H:%M", "%Y-%m-%d"};
 	for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
 		memset(&tm, 0, sizeof tm);
 		const char *end = strptime(s, forms[i], &tm);
@@ -160,10 +163,10 @@ static int64_t parse_since(const char *s)
 }
 
 struct show {
-	int64_t since;         /* µs, or -1 for all */
-	const char *user;      /* or NULL */
+	int64_t since;    /* µs, or -1 for all */
+	const char *user; /* or NULL */
 	int json;
-	unsigned bad;          /* lines that did not parse */
+	unsigned bad; /* lines that did not parse */
 	char buf[LINE_MAX_SHOW];
 };
 
@@ -178,8 +181,8 @@ static int user_matches(const json_t *rec, const char *user)
 	return same;
 }
 
-static int show_one(const struct audit_record *r, const char *line, size_t len,
-                    const char *why, void *ctx)
+static int show_one(const struct audit_record *r, const char *line, size_t len, const char *why,
+		    void *ctx)
 {
 	struct show *s = ctx;
 	if (!r) {
@@ -252,8 +255,9 @@ static int cmd_setup(int argc, char **argv, const char *statedir)
 		else if (c == 'i') {
 			interval = strtoul(optarg, &end, 10);
 			if (*end || interval < AUDIT_EPOCH_MIN || interval > AUDIT_EPOCH_MAX) {
-				fprintf(stderr, "jitsuctl audit setup: --interval: %d to %d seconds\n",
-				        AUDIT_EPOCH_MIN, AUDIT_EPOCH_MAX);
+				fprintf(stderr,
+					"jitsuctl audit setup: --interval: %d to %d seconds\n",
+					AUDIT_EPOCH_MIN, AUDIT_EPOCH_MAX);
 				return JITSUCTL_EXIT_USAGE;
 			}
 		} else
@@ -273,14 +277,15 @@ static int cmd_setup(int argc, char **argv, const char *statedir)
 	}
 	if (r < 0) {
 		fprintf(stderr, "jitsuctl: %s%s\n", err,
-		        r == -EEXIST ? "; use --force to replace it" : "");
+			r == -EEXIST ? "; use --force to replace it" : "");
 		return JITSUCTL_EXIT_FAIL;
 	}
 	printf("verification-key: %s\n", hex);
 	fflush(stdout);
 	OPENSSL_cleanse(hex, sizeof hex);
-	fprintf(stderr, "Store this verification key off this machine; it is shown only once and "
-	                "is not kept here.\nCheck the trail with: jitsuctl audit verify --key KEY\n");
+	fprintf(stderr,
+		"Store this verification key off this machine; it is shown only once and "
+		"is not kept here.\nCheck the trail with: jitsuctl audit verify --key KEY\n");
 	return JITSUCTL_EXIT_OK;
 }
 

@@ -26,9 +26,11 @@ static const struct jitsuctl_cmd cmds[] = {
 
 static int usage(FILE *f)
 {
-	fprintf(f, "usage: jitsuctl [-d STATEDIR] COMMAND [ARGS...]\n"
-	           "  -d STATEDIR  state directory (default %s)\n"
-	           "commands:\n", JITSUCTL_STATEDIR);
+	fprintf(f,
+		"usage: jitsuctl [-d STATEDIR] COMMAND [ARGS...]\n"
+		"  -d STATEDIR  state directory (default %s)\n"
+		"commands:\n",
+		JITSUCTL_STATEDIR);
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
 		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].help);
 	return f == stdout ? JITSUCTL_EXIT_OK : JITSUCTL_EXIT_USAGE;
@@ -41,16 +43,10 @@ int main(int argc, char **argv)
 	/* "+": stop at the command word; its own options are its business. */
 	while ((c = getopt(argc, argv, "+d:hV")) != -1) {
 		switch (c) {
-		case 'd':
-			statedir = optarg;
-			break;
-		case 'h':
-			return usage(stdout);
-		case 'V':
-			printf("jitsuctl %s\n", JITSU_VERSION);
-			return JITSUCTL_EXIT_OK;
-		default:
-			return usage(stderr);
+		case 'd': statedir = optarg; break;
+		case 'h': return usage(stdout);
+		case 'V': printf("jitsuctl %s\n", JITSU_VERSION); return JITSUCTL_EXIT_OK;
+		default: return usage(stderr);
 		}
 	}
 	if (optind >= argc)

@@ -29,7 +29,7 @@
 static int usage(void)
 {
 	fprintf(stderr, "usage: jitsuctl mfa status USER\n"
-	                "       jitsuctl mfa reset USER\n");
+			"       jitsuctl mfa reset USER\n");
 	return JITSUCTL_EXIT_USAGE;
 }
 
@@ -63,13 +63,19 @@ static int do_status(const char *dir, uid_t uid, const char *name)
 		return JITSUCTL_EXIT_FAIL;
 	}
 	printf("user: %s (uid %u)\n", name, (unsigned)uid);
-	printf("mfa: %s\n", st.enrolled ? "enrolled" : st.pending ? "enrollment pending" : "not enrolled");
+	const char *state = "not enrolled";
+	if (st.enrolled)
+		state = "enrolled";
+	else if (st.pending)
+		state = "enrollment pending";
+	printf("mfa: %s\n", state);
 	if (!st.enrolled)
 		return JITSUCTL_EXIT_OK;
-	printf("recovery codes left: %u of %u\n", st.recovery_left, MFASTORE_RECOVERY_CODES);
+	printf("recovery codes left: %u of %d\n", st.recovery_left, MFASTORE_RECOVERY_CODES);
 	printf("consecutive failures: %u\n", st.fail_count);
 	if (st.locked_secs)
-		printf("lockout: locked for %u more seconds (level %u)\n", st.locked_secs, st.lockout_level);
+		printf("lockout: locked for %u more seconds (level %u)\n", st.locked_secs,
+		       st.lockout_level);
 	else if (st.lockout_level)
 		printf("lockout: not locked (level %u since the last success)\n", st.lockout_level);
 	else
@@ -91,7 +97,8 @@ static int do_reset(const char *dir, uid_t uid, const char *name)
 		return JITSUCTL_EXIT_FAIL;
 	}
 	printf("MFA enrollment of %s (uid %u) removed; they can enroll again with "
-	       "`jitsu --enroll-mfa`\n", name, (unsigned)uid);
+	       "`jitsu --enroll-mfa`\n",
+	       name, (unsigned)uid);
 	return JITSUCTL_EXIT_OK;
 }
 

@@ -33,18 +33,19 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
+	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): tool bug llvm#40656
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
 }
 
 /* SHA-256 over up to three parts; returns 0 or -EIO. */
-static int sha256_parts(const void *a, size_t an, const void *b, size_t bn,
-                        const void *c, size_t cn, uint8_t out[AUDIT_HASH_LEN])
+static int sha256_parts(const void *a, size_t an, const void *b, size_t bn, const void *c,
+			size_t cn, uint8_t out[AUDIT_HASH_LEN])
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
-		EVP_DigestUpdate(ctx, a, an) && EVP_DigestUpdate(ctx, b, bn) &&
-		EVP_DigestUpdate(ctx, c, cn) && EVP_DigestFinal_ex(ctx, out, NULL);
+		 EVP_DigestUpdate(ctx, a, an) && EVP_DigestUpdate(ctx, b, bn) &&
+		 EVP_DigestUpdate(ctx, c, cn) && EVP_DigestFinal_ex(ctx, out, NULL);
 	EVP_MD_CTX_free(ctx);
 	return ok ? 0 : -EIO;
 }
@@ -136,8 +137,8 @@ json_t *audit_record_argv(int argc, char *const argv[])
 
 static int b64_char(char c)
 {
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		(c >= '0' && c <= '9') || c == '+' || c == '/';
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '+' || c == '/';
 }
 
 /* Strict base64: length a multiple of 4, padding only at the end. */
@@ -190,7 +191,7 @@ int audit_record_decode(const json_t *v, char **out, size_t *n)
 	/* Canonical form only: a value that would have been a plain string
 	 * must not be accepted as b64, or one argv would have two spellings. */
 	json_t *again = audit_record_bytes(b, len);
-	int canon = again && json_is_object(again) && json_equal(again, v);
+	int canon = json_is_object(again) && json_equal(again, v);
 	json_decref(again);
 	if (!canon) {
 		free(b);
@@ -203,8 +204,8 @@ int audit_record_decode(const json_t *v, char **out, size_t *n)
 
 /* ---- build and parse ------------------------------------------------- */
 
-int audit_record_build(json_t *rec, const uint8_t prev[AUDIT_HASH_LEN],
-                       char **line, size_t *len, uint8_t hash[AUDIT_HASH_LEN])
+int audit_record_build(json_t *rec, const uint8_t prev[AUDIT_HASH_LEN], char **line, size_t *len,
+		       uint8_t hash[AUDIT_HASH_LEN])
 {
 	char hex[2 * AUDIT_HASH_LEN + 1];
 	*line = NULL;
@@ -252,8 +253,8 @@ int audit_record_event_ok(const char *e)
 }
 
 /* Checks the bytes and the fixed tail; copies the hash hex out. */
-static int parse_frame(const char *line, size_t len, uint8_t hash[AUDIT_HASH_LEN],
-                       char *err, size_t errlen)
+static int parse_frame(const char *line, size_t len, uint8_t hash[AUDIT_HASH_LEN], char *err,
+		       size_t errlen)
 {
 	if (len < SUFFIX_LEN + 2 || len >= AUDIT_MAX_LINE) {
 		seterr(err, errlen, "bad line length %zu", len);
@@ -262,14 +263,15 @@ static int parse_frame(const char *line, size_t len, uint8_t hash[AUDIT_HASH_LEN
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)line[i];
 		if (c < 0x20 || c > 0x7f) {
-			seterr(err, errlen, "byte 0x%02x at offset %zu is not printable ASCII", c, i);
+			seterr(err, errlen, "byte 0x%02x at offset %zu is not printable ASCII", c,
+			       i);
 			return -EBADMSG;
 		}
 	}
 	const char *tail = line + len - SUFFIX_LEN;
 	char hex[2 * AUDIT_HASH_LEN + 1];
-	if (memcmp(tail, SUFFIX_HEAD, sizeof SUFFIX_HEAD - 1) ||
-	    memcmp(line + len - 2, "\"}", 2)) {
+	if (memcmp(tail, SUFFIX_HEAD, sizeof SUFFIX_HEAD - 1) != 0 ||
+	    memcmp(line + len - 2, "\"}", 2) != 0) {
 		seterr(err, errlen, "line does not end with the hash member");
 		return -EBADMSG;
 	}
@@ -305,19 +307,21 @@ static int parse_members(struct audit_record *r, char *err, size_t errlen)
 		return -EBADMSG;
 	}
 	r->event = json_string_value(ev);
-	if (!json_is_string(tm) || audit_record_time_parse(json_string_value(tm), &r->time_us) < 0) {
+	if (!json_is_string(tm) ||
+	    audit_record_time_parse(json_string_value(tm), &r->time_us) < 0) {
 		seterr(err, errlen, "missing or bad \"time\"");
 		return -EBADMSG;
 	}
-	if (!json_is_string(prev) || audit_record_unhex(json_string_value(prev), r->prev, AUDIT_HASH_LEN) < 0) {
+	if (!json_is_string(prev) ||
+	    audit_record_unhex(json_string_value(prev), r->prev, AUDIT_HASH_LEN) < 0) {
 		seterr(err, errlen, "missing or bad \"prev\"");
 		return -EBADMSG;
 	}
 	return 0;
 }
 
-int audit_record_parse(const char *line, size_t len, struct audit_record *r,
-                       char *err, size_t errlen)
+int audit_record_parse(const char *line, size_t len, struct audit_record *r, char *err,
+		       size_t errlen)
 {
 	memset(r, 0, sizeof *r);
 	int ret = parse_frame(line, len, r->hash, err, errlen);
@@ -441,12 +445,12 @@ static void fmt_pair(struct fmt *f, const char *key, const json_t *v)
 /* Shown first, in this order; then every other key but the skipped ones,
  * sorted. Hashes, the host and the format version are for machines. */
 static const char *const fmt_first[] = {
-	"user", "uid", "target", "tty", "decision", "rule", "pid", "status",
-	"signal", "duration_us", "cwd", "binary", "argv", "reason", NULL,
+	"user",   "uid",         "target", "tty",    "decision", "rule",   "pid", "status",
+	"signal", "duration_us", "cwd",    "binary", "argv",     "reason", NULL,
 };
 static const char *const fmt_skip[] = {
-	"v", "seq", "time", "event", "prev", "hash", "host", "machine_id",
-	"mac", "binary_sha256", "policy_sha256", NULL,
+	"v",    "seq",        "time", "event",         "prev",          "hash",
+	"host", "machine_id", "mac",  "binary_sha256", "policy_sha256", NULL,
 };
 
 static int in_list(const char *const *list, const char *k)
@@ -472,10 +476,13 @@ static void fmt_rest(struct fmt *f, const json_t *rec)
 		f->cut = 1;
 		return;
 	}
+	/* json_*_foreach() is a for loop; clang-format would take it for a call. */
+	// clang-format off
 	json_object_foreach((json_t *)rec, k, v) {
 		if (!in_list(fmt_first, k) && !in_list(fmt_skip, k))
 			keys[n++] = k;
 	}
+	// clang-format on
 	qsort(keys, n, sizeof *keys, cmp_str);
 	for (size_t i = 0; i < n; i++)
 		fmt_pair(f, keys[i], json_object_get(rec, keys[i]));
@@ -493,7 +500,7 @@ int audit_record_format(const json_t *rec, char *buf, size_t len)
 	if (json_is_integer(v = json_object_get(rec, "seq"))) {
 		char s[32];
 		snprintf(s, sizeof s, "%s#%" JSON_INTEGER_FORMAT, f.pos ? " " : "",
-		         json_integer_value(v));
+			 json_integer_value(v));
 		fmt_raw(&f, s, strlen(s));
 	}
 	if ((v = json_object_get(rec, "event"))) {
@@ -525,9 +532,18 @@ void audit_record_time_format(int64_t t, char buf[28])
 	}
 	char out[64];
 	snprintf(out, sizeof out, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
-	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, us);
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, us);
 	memcpy(buf, out, 27);
 	buf[27] = '\0';
+}
+
+/* The value of n decimal digits, already checked to be digits. */
+static int digits(const char *s, size_t n)
+{
+	int v = 0;
+	for (size_t i = 0; i < n; i++)
+		v = v * 10 + (s[i] - '0');
+	return v;
 }
 
 int audit_record_time_parse(const char *s, int64_t *t)
@@ -540,18 +556,19 @@ int audit_record_time_parse(const char *s, int64_t *t)
 			return -EINVAL;
 	}
 	struct tm tm = {0};
-	long us;
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%6ld", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-	           &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &us) != 7)
-		return -EINVAL;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
+	tm.tm_year = digits(s, 4) - 1900;
+	tm.tm_mon = digits(s + 5, 2) - 1;
+	tm.tm_mday = digits(s + 8, 2);
+	tm.tm_hour = digits(s + 11, 2);
+	tm.tm_min = digits(s + 14, 2);
+	tm.tm_sec = digits(s + 17, 2);
+	long us = digits(s + 20, 6);
 	time_t sec = timegm(&tm);
 	int64_t v = (int64_t)sec * 1000000 + us;
 	/* Only the canonical spelling: rejects Feb 30, 24:00, leap seconds. */
 	char back[28];
 	audit_record_time_format(v, back);
-	if (strcmp(back, s))
+	if (strcmp(back, s) != 0)
 		return -EINVAL;
 	*t = v;
 	return 0;
@@ -565,14 +582,17 @@ int audit_record_evolve(uint8_t k[AUDIT_KEY_LEN])
 	uint8_t next[AUDIT_HASH_LEN];
 	int r = sha256_parts(tag, sizeof tag - 1, k, AUDIT_KEY_LEN, "", 0, next);
 	/* On failure the old key is erased all the same: never keep it. */
-	memcpy(k, r < 0 ? (const uint8_t[AUDIT_KEY_LEN]){0} : next, AUDIT_KEY_LEN);
+	if (r < 0)
+		memset(k, 0, AUDIT_KEY_LEN);
+	else
+		memcpy(k, next, AUDIT_KEY_LEN);
 	OPENSSL_cleanse(next, sizeof next);
 	return r;
 }
 
-int audit_record_seal_mac(const uint8_t k[AUDIT_KEY_LEN], uint64_t epoch,
-                          uint64_t seq, const uint8_t prev[AUDIT_HASH_LEN],
-                          const char *kid, uint8_t mac[AUDIT_HASH_LEN])
+int audit_record_seal_mac(const uint8_t k[AUDIT_KEY_LEN], uint64_t epoch, uint64_t seq,
+			  const uint8_t prev[AUDIT_HASH_LEN], const char *kid,
+			  uint8_t mac[AUDIT_HASH_LEN])
 {
 	static const char tag[] = "jitsu-audit-seal-v1";
 	uint8_t msg[sizeof tag - 1 + 16 + AUDIT_HASH_LEN + AUDIT_KID_LEN];
@@ -628,8 +648,7 @@ int audit_record_vkey_format(const struct audit_vkey *k, char *hex, size_t len)
 	return 0;
 }
 
-int audit_record_vkey_parse(const char *hex, struct audit_vkey *k,
-                            char *err, size_t errlen)
+int audit_record_vkey_parse(const char *hex, struct audit_vkey *k, char *err, size_t errlen)
 {
 	char low[AUDIT_VKEY_HEX_LEN + 1];
 	uint8_t b[VKEY_BIN_LEN], check[VKEY_BIN_LEN];
@@ -652,7 +671,7 @@ int audit_record_vkey_parse(const char *hex, struct audit_vkey *k,
 	k->interval = (uint32_t)get_be(b + 40, 4);
 	vkey_pack(k, check);
 	bad = CRYPTO_memcmp(b + 44, check + 44, 4) != 0 || k->interval < AUDIT_EPOCH_MIN ||
-		k->interval > AUDIT_EPOCH_MAX;
+	      k->interval > AUDIT_EPOCH_MAX;
 	OPENSSL_cleanse(b, sizeof b);
 	OPENSSL_cleanse(check, sizeof check);
 	if (bad) {
@@ -664,8 +683,7 @@ int audit_record_vkey_parse(const char *hex, struct audit_vkey *k,
 	return 0;
 }
 
-int audit_record_epoch_key(const struct audit_vkey *k, uint64_t epoch,
-                           uint8_t out[AUDIT_KEY_LEN])
+int audit_record_epoch_key(const struct audit_vkey *k, uint64_t epoch, uint8_t out[AUDIT_KEY_LEN])
 {
 	memcpy(out, k->seed, AUDIT_KEY_LEN);
 	for (uint64_t i = 0; i <= epoch; i++)
@@ -683,7 +701,7 @@ void audit_record_file_name(uint64_t first_seq, char *buf)
 
 int audit_record_file_seq(const char *name, uint64_t *seq)
 {
-	if (strlen(name) != 30 || strncmp(name, "audit-", 6) || strcmp(name + 26, ".log"))
+	if (strlen(name) != 30 || strncmp(name, "audit-", 6) != 0 || strcmp(name + 26, ".log") != 0)
 		return -EINVAL;
 	uint64_t v = 0;
 	for (int i = 6; i < 26; i++) {

@@ -27,7 +27,7 @@
 /* One verification key and how far its key schedule has been run. */
 struct vkstate {
 	const struct audit_vkey *vk;
-	int have;                   /* key holds the key of epoch */
+	int have; /* key holds the key of epoch */
 	uint64_t epoch;
 	uint8_t key[AUDIT_KEY_LEN];
 };
@@ -37,13 +37,13 @@ struct verifier {
 	struct vkstate *keys;
 	size_t nkeys;
 	int64_t now;
-	uint64_t next_seq;          /* 0 before the first record */
+	uint64_t next_seq; /* 0 before the first record */
 	uint8_t prev[AUDIT_HASH_LEN];
-	uint64_t keep_claim;        /* oldest_kept_seq of the last rotate record */
-	int64_t *pending;           /* times of the records since the last seal */
+	uint64_t keep_claim; /* oldest_kept_seq of the last rotate record */
+	int64_t *pending;    /* times of the records since the last seal */
 	size_t npending, cap;
-	uint64_t pending_seq;       /* seq of pending[0] */
-	uint64_t file_seq;          /* first seq the file name promises, or 0 */
+	uint64_t pending_seq; /* seq of pending[0] */
+	uint64_t file_seq;    /* first seq the file name promises, or 0 */
 	int first_in_file;
 };
 
@@ -56,6 +56,7 @@ static int bad(struct verifier *v, uint64_t seq, const char *fmt, ...)
 	va_list ap;
 	v->rep->bad_seq = seq ? seq : 1;
 	va_start(ap, fmt);
+	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): tool bug llvm#40656
 	vsnprintf(v->rep->reason, sizeof v->rep->reason, fmt, ap);
 	va_end(ap);
 	return -EBADMSG;
@@ -100,7 +101,7 @@ static int advance_key(struct vkstate *ks, uint64_t epoch)
 
 /* Checks the epoch of a seal by ks: known, in order, not in the future. */
 static int seal_epoch_ok(struct verifier *v, struct vkstate *ks, const struct audit_record *r,
-                         uint64_t epoch)
+			 uint64_t epoch)
 {
 	const struct audit_vkey *k = ks->vk;
 	uint64_t now_s = v->now > 0 ? (uint64_t)(v->now / 1000000) : 0;
@@ -108,15 +109,16 @@ static int seal_epoch_ok(struct verifier *v, struct vkstate *ks, const struct au
 	    k->start + epoch * k->interval > now_s + k->interval)
 		return bad(v, r->seq, "seal epoch %" PRIu64 " lies in the future", epoch);
 	if (ks->have && epoch < ks->epoch)
-		return bad(v, r->seq, "seal epoch %" PRIu64 " comes after epoch %" PRIu64
-		           " of the same key", epoch, ks->epoch);
+		return bad(v, r->seq,
+			   "seal epoch %" PRIu64 " comes after epoch %" PRIu64 " of the same key",
+			   epoch, ks->epoch);
 	return 0;
 }
 
 /* No record a seal covers may be older than its epoch: a key stolen in a
  * later epoch cannot re-seal an earlier one without moving its times. */
 static int check_covered(struct verifier *v, const struct vkstate *ks, uint64_t epoch,
-                         const struct audit_record *r)
+			 const struct audit_record *r)
 {
 	const struct audit_vkey *k = ks->vk;
 	int64_t from = (int64_t)(k->start + epoch * k->interval) * 1000000 - slack_us(k);
@@ -124,9 +126,11 @@ static int check_covered(struct verifier *v, const struct vkstate *ks, uint64_t 
 	for (size_t i = 0; i < v->npending; i++) {
 		int64_t t = v->pending[i];
 		if (t >= setup && t < from)
-			return bad(v, v->pending_seq + i, "record is older than the epoch (%" PRIu64
-			           ") of seal seq %" PRIu64 " covering it: rewritten with a later key?",
-			           epoch, r->seq);
+			return bad(v, v->pending_seq + i,
+				   "record is older than the epoch (%" PRIu64
+				   ") of seal seq %" PRIu64
+				   " covering it: rewritten with a later key?",
+				   epoch, r->seq);
 	}
 	return 0;
 }
@@ -151,15 +155,17 @@ static int check_seal(struct verifier *v, const struct audit_record *r)
 		if (!strcmp(v->keys[i].vk->kid, kid))
 			ks = &v->keys[i];
 	if (!ks)
-		return bad(v, r->seq, "seal made with key id %s, which is not among the keys given", kid);
+		return bad(v, r->seq, "seal made with key id %s, which is not among the keys given",
+			   kid);
 	int ret = seal_epoch_ok(v, ks, r, epoch);
 	if (!ret && advance_key(ks, epoch) < 0)
 		ret = bad(v, r->seq, "deriving the epoch key failed");
 	if (!ret && audit_record_seal_mac(ks->key, epoch, r->seq, r->prev, kid, want) < 0)
 		ret = bad(v, r->seq, "computing the seal failed");
 	if (!ret && CRYPTO_memcmp(mac, want, sizeof mac))
-		ret = bad(v, r->seq, "seal does not match: the records before it were changed, "
-		          "or the seal was forged");
+		ret = bad(v, r->seq,
+			  "seal does not match: the records before it were changed, "
+			  "or the seal was forged");
 	if (!ret)
 		ret = check_covered(v, ks, epoch, r);
 	if (!ret)
@@ -173,17 +179,20 @@ static int check_link(struct verifier *v, const struct audit_record *r)
 	static const uint8_t zero[AUDIT_HASH_LEN];
 	if (v->first_in_file && v->file_seq && r->seq != v->file_seq)
 		return bad(v, v->next_seq ? v->next_seq : v->file_seq,
-		           "file starts with seq %" PRIu64 ", its name says %" PRIu64, r->seq, v->file_seq);
+			   "file starts with seq %" PRIu64 ", its name says %" PRIu64, r->seq,
+			   v->file_seq);
 	if (!v->next_seq) {
-		if (r->seq == 1 && memcmp(r->prev, zero, sizeof zero))
+		if (r->seq == 1 && memcmp(r->prev, zero, sizeof zero) != 0)
 			return bad(v, 1, "first record does not start a chain (prev is not zero)");
 		v->rep->first_seq = r->seq;
 		return 0;
 	}
 	if (r->seq != v->next_seq)
-		return bad(v, v->next_seq, "expected seq %" PRIu64 ", found seq %" PRIu64
-		           " (records missing, reordered or duplicated)", v->next_seq, r->seq);
-	if (memcmp(r->prev, v->prev, AUDIT_HASH_LEN))
+		return bad(v, v->next_seq,
+			   "expected seq %" PRIu64 ", found seq %" PRIu64
+			   " (records missing, reordered or duplicated)",
+			   v->next_seq, r->seq);
+	if (memcmp(r->prev, v->prev, AUDIT_HASH_LEN) != 0)
 		return bad(v, r->seq, "prev is not the hash of seq %" PRIu64, r->seq - 1);
 	return 0;
 }
@@ -227,18 +236,22 @@ static int verify_end(struct verifier *v)
 {
 	uint64_t first = v->rep->first_seq;
 	if (first > 1 && !v->keep_claim)
-		return bad(v, first - 1, "history before seq %" PRIu64 " is missing and no rotate "
-		           "record says it was pruned", first);
+		return bad(v, first - 1,
+			   "history before seq %" PRIu64 " is missing and no rotate "
+			   "record says it was pruned",
+			   first);
 	if (first > 1 && first > v->keep_claim)
-		return bad(v, v->keep_claim, "files from seq %" PRIu64 " on should have been kept, "
-		           "but the oldest found starts at seq %" PRIu64, v->keep_claim, first);
+		return bad(v, v->keep_claim,
+			   "files from seq %" PRIu64 " on should have been kept, "
+			   "but the oldest found starts at seq %" PRIu64,
+			   v->keep_claim, first);
 	if (v->nkeys)
 		v->rep->unsealed = v->npending;
 	return 0;
 }
 
 static int verifier_init(struct verifier *v, const struct audit_vkey *keys, size_t nkeys,
-                         int64_t now, struct audit_verify_report *rep)
+			 int64_t now, struct audit_verify_report *rep)
 {
 	memset(rep, 0, sizeof *rep);
 	memset(v, 0, sizeof *v);
@@ -343,7 +356,7 @@ static int read_lines(int fd, uint64_t size, line_fn fn, void *ctx, size_t *rest
 struct snap {
 	int fd;
 	uint64_t size;
-	uint64_t seq;               /* first seq from the name; 0: audit.log */
+	uint64_t seq; /* first seq from the name; 0: audit.log */
 	char name[AUDIT_FILE_NAME_MAX];
 };
 
@@ -433,16 +446,18 @@ static int verify_cb(void *ctx, const char *line, size_t len)
 static int verify_rest(struct verifier *v, size_t rest, int empty, const char *name)
 {
 	if (rest)
-		return bad(v, v->next_seq ? v->next_seq : v->file_seq, "%s ends with %zu bytes "
-		           "that are not a whole line (a write torn by a crash; the next append "
-		           "cuts it off)", name, rest);
+		return bad(v, v->next_seq ? v->next_seq : v->file_seq,
+			   "%s ends with %zu bytes "
+			   "that are not a whole line (a write torn by a crash; the next append "
+			   "cuts it off)",
+			   name, rest);
 	if (empty && v->file_seq)
 		return bad(v, v->file_seq, "%s is empty", name);
 	return 0;
 }
 
-int audit_verify_dir(const char *dir, const struct audit_vkey *keys, size_t nkeys,
-                     int64_t now, struct audit_verify_report *rep)
+int audit_verify_dir(const char *dir, const struct audit_vkey *keys, size_t nkeys, int64_t now,
+		     struct audit_verify_report *rep)
 {
 	struct verifier v;
 	struct snap *s;
@@ -474,8 +489,8 @@ int audit_verify_dir(const char *dir, const struct audit_vkey *keys, size_t nkey
 	return r;
 }
 
-int audit_verify_buf(const char *buf, size_t len, const struct audit_vkey *keys,
-                     size_t nkeys, int64_t now, struct audit_verify_report *rep)
+int audit_verify_buf(const char *buf, size_t len, const struct audit_vkey *keys, size_t nkeys,
+		     int64_t now, struct audit_verify_report *rep)
 {
 	struct verifier v;
 	struct acc a = {0};
@@ -513,8 +528,7 @@ static int each_cb(void *ctx, const char *line, size_t len)
 	return ret;
 }
 
-int audit_verify_each(const char *dir, audit_verify_each_fn fn, void *ctx,
-                      char *err, size_t errlen)
+int audit_verify_each(const char *dir, audit_verify_each_fn fn, void *ctx, char *err, size_t errlen)
 {
 	struct snap *s;
 	size_t n, rest;

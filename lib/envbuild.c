@@ -128,7 +128,7 @@ static int env_fixed(struct env *e, const struct envbuild_target *t)
 }
 
 int envbuild(const char *const *offered, size_t n, const struct envbuild_target *t,
-             char *const *set, size_t n_set, char ***out)
+	     char *const *set, size_t n_set, char ***out)
 {
 	struct env e = {calloc(ENVBUILD_MAX + 1, sizeof(char *)), 0};
 	int r = 0;

@@ -23,6 +23,7 @@ __attribute__((format(printf, 2, 0))) static void log_v(int prio, const char *fm
 {
 	if (log_to_stderr) {
 		char line[2048];
+		// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): tool bug llvm#40656
 		vsnprintf(line, sizeof line, fmt, ap);
 		fprintf(stderr, "%s: %s\n", log_ident, line);
 		return;

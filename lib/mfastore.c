@@ -22,13 +22,16 @@
 #define LINE_MAX_LEN 256
 #define NAME_MAX_LEN 64
 
-__attribute__((format(printf, 3, 4)))
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	if (!err || errlen == 0)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
+	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): tool bug llvm#40656
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
 }
@@ -195,8 +198,8 @@ static int parse_recovery(const char *v, size_t n, struct mfastore_recovery *rc)
 /* The scalar keys in file order. */
 enum scalar { S_PHASE, S_SECRET, S_CREATED, S_LAST, S_FAILS, S_LEVEL, S_UNTIL, S_KDF, S_N };
 static const char *const scalar_key[S_N] = {
-	"phase", "secret", "created", "last_step", "fail_count",
-	"lockout_level", "locked_until", "kdf",
+	"phase",      "secret",        "created",      "last_step",
+	"fail_count", "lockout_level", "locked_until", "kdf",
 };
 
 static int parse_scalar(enum scalar k, const char *v, size_t n, struct mfastore_state *st)
@@ -216,7 +219,8 @@ static int parse_scalar(enum scalar k, const char *v, size_t n, struct mfastore_
 	case S_LAST: return parse_dec(v, n, UINT64_MAX, &st->last_step);
 	case S_FAILS:
 	case S_LEVEL:
-		if (parse_dec(v, n, k == S_FAILS ? MFASTORE_MAX_FAILS - 1 : MFASTORE_LEVEL_MAX, &x) < 0)
+		if (parse_dec(v, n, k == S_FAILS ? MFASTORE_MAX_FAILS - 1 : MFASTORE_LEVEL_MAX,
+			      &x) < 0)
 			return -1;
 		*(k == S_FAILS ? &st->fail_count : &st->lockout_level) = (unsigned)x;
 		return 0;
@@ -235,7 +239,8 @@ static int parse_body(struct reader *r, struct mfastore_state *st, char *err, si
 	}
 	for (int k = 0; k < S_N; k++) {
 		if (expect_key(r, scalar_key[k], &v, &n) < 0 || parse_scalar(k, v, n, st) < 0) {
-			set_err(err, errlen, "line %u: expected a valid %s", r->line, scalar_key[k]);
+			set_err(err, errlen, "line %u: expected a valid %s", r->line,
+				scalar_key[k]);
 			return -1;
 		}
 	}
@@ -254,8 +259,7 @@ static int parse_body(struct reader *r, struct mfastore_state *st, char *err, si
 	return 0;
 }
 
-int mfastore_parse(const char *buf, size_t len, struct mfastore_state *st,
-                   char *err, size_t errlen)
+int mfastore_parse(const char *buf, size_t len, struct mfastore_state *st, char *err, size_t errlen)
 {
 	struct reader r = {.p = buf, .len = len};
 
@@ -287,10 +291,8 @@ static int state_valid(const struct mfastore_state *st)
 {
 	unsigned want = st->phase == MFASTORE_ACTIVE ? MFASTORE_RECOVERY_CODES : 0;
 	return (st->phase == MFASTORE_PENDING || st->phase == MFASTORE_ACTIVE) &&
-	       st->created >= 0 && st->locked_until >= 0 &&
-	       st->fail_count < MFASTORE_MAX_FAILS &&
-	       st->lockout_level <= MFASTORE_LEVEL_MAX &&
-	       st->kdf_iter >= MFASTORE_KDF_ITER_MIN &&
+	       st->created >= 0 && st->locked_until >= 0 && st->fail_count < MFASTORE_MAX_FAILS &&
+	       st->lockout_level <= MFASTORE_LEVEL_MAX && st->kdf_iter >= MFASTORE_KDF_ITER_MIN &&
 	       st->kdf_iter <= MFASTORE_KDF_ITER_MAX && st->nrecovery == want;
 }
 
@@ -303,13 +305,15 @@ int mfastore_format(const struct mfastore_state *st, char *buf, size_t len)
 	if (!st || !buf || !state_valid(st))
 		return -EINVAL;
 	put_hex(secret, st->secret, TOTP_SECRET_LEN);
+	// clang-format off
 	n = snprintf(buf, len,
-	             MAGIC_LINE "\nphase=%s\nsecret=%s\ncreated=%" PRId64
-	             "\nlast_step=%" PRIu64 "\nfail_count=%u\nlockout_level=%u"
-	             "\nlocked_until=%" PRId64 "\nkdf=" KDF_PREFIX "%u\n",
-	             st->phase == MFASTORE_ACTIVE ? "active" : "pending", secret,
-	             st->created, st->last_step, st->fail_count, st->lockout_level,
-	             st->locked_until, st->kdf_iter);
+		     MAGIC_LINE "\nphase=%s\nsecret=%s\ncreated=%" PRId64
+		     "\nlast_step=%" PRIu64 "\nfail_count=%u\nlockout_level=%u"
+		     "\nlocked_until=%" PRId64 "\nkdf=" KDF_PREFIX "%u\n",
+		     st->phase == MFASTORE_ACTIVE ? "active" : "pending", secret,
+		     st->created, st->last_step, st->fail_count, st->lockout_level,
+		     st->locked_until, st->kdf_iter);
+	// clang-format on
 	OPENSSL_cleanse(secret, sizeof secret);
 	for (unsigned i = 0; n >= 0 && (size_t)n < len - off && i < st->nrecovery; i++) {
 		char salt[2 * MFASTORE_SALT_LEN + 1], hash[2 * MFASTORE_HASH_LEN + 1];
@@ -317,7 +321,7 @@ int mfastore_format(const struct mfastore_state *st, char *buf, size_t len)
 		put_hex(salt, st->recovery[i].salt, MFASTORE_SALT_LEN);
 		put_hex(hash, st->recovery[i].hash, MFASTORE_HASH_LEN);
 		n = snprintf(buf + off, len - off, "recovery=%s:%s:%s\n", salt, hash,
-		             st->recovery[i].used ? "used" : "unused");
+			     st->recovery[i].used ? "used" : "unused");
 	}
 	if (n < 0 || (size_t)n >= len - off) {
 		OPENSSL_cleanse(buf, len);
@@ -353,8 +357,8 @@ static int open_dir(const char *dir, int create, char *err, size_t errlen)
 		return e;
 	}
 	if (fstat(fd, &sb) < 0 || sb.st_uid != geteuid() || (sb.st_mode & 077)) {
-		set_err(err, errlen, "%s: must be a directory owned by uid %u with mode 0700",
-		        dir, (unsigned)geteuid());
+		set_err(err, errlen, "%s: must be a directory owned by uid %u with mode 0700", dir,
+			(unsigned)geteuid());
 		close(fd);
 		return -EPERM;
 	}
@@ -437,7 +441,8 @@ static int read_user(int dfd, uid_t uid, struct mfastore_state *st, char *err, s
 	}
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_uid != geteuid() ||
 	    (sb.st_mode & 077) || sb.st_nlink != 1) {
-		set_err(err, errlen, "state of uid %u: not a private regular file owned by us", (unsigned)uid);
+		set_err(err, errlen, "state of uid %u: not a private regular file owned by us",
+			(unsigned)uid);
 		close(fd);
 		return -EPERM;
 	}
@@ -451,8 +456,10 @@ static int read_user(int dfd, uid_t uid, struct mfastore_state *st, char *err, s
 	}
 	OPENSSL_cleanse(buf, sizeof buf);
 	if (rc == -EBADMSG)
-		set_err(err, errlen, "state of uid %u is corrupt (%s); an admin must run "
-		        "`jitsuctl mfa reset USER`", (unsigned)uid, why);
+		set_err(err, errlen,
+			"state of uid %u is corrupt (%s); an admin must run "
+			"`jitsuctl mfa reset USER`",
+			(unsigned)uid, why);
 	else if (rc < 0)
 		set_err(err, errlen, "state of uid %u: %s", (unsigned)uid, strerror(-rc));
 	return rc;
@@ -518,12 +525,12 @@ static int write_user(int dfd, uid_t uid, const struct mfastore_state *st, char 
 		rc = replace_file(dfd, name, buf, (size_t)rc, &step);
 	OPENSSL_cleanse(buf, sizeof buf);
 	if (rc < 0)
-		set_err(err, errlen, "save state of uid %u: %s: %s", (unsigned)uid, step, strerror(-rc));
+		set_err(err, errlen, "save state of uid %u: %s: %s", (unsigned)uid, step,
+			strerror(-rc));
 	return rc;
 }
 
-int mfastore_load(const char *dir, uid_t uid, struct mfastore_state *st,
-                  char *err, size_t errlen)
+int mfastore_load(const char *dir, uid_t uid, struct mfastore_state *st, char *err, size_t errlen)
 {
 	memset(st, 0, sizeof *st);
 	int dfd = open_dir(dir, 0, err, errlen);
@@ -534,8 +541,8 @@ int mfastore_load(const char *dir, uid_t uid, struct mfastore_state *st,
 	return rc;
 }
 
-int mfastore_save(const char *dir, uid_t uid, const struct mfastore_state *st,
-                  char *err, size_t errlen)
+int mfastore_save(const char *dir, uid_t uid, const struct mfastore_state *st, char *err,
+		  size_t errlen)
 {
 	int dfd = open_dir(dir, 1, err, errlen);
 	if (dfd < 0)
@@ -561,8 +568,8 @@ struct session {
  * -errno from any step; s->lfd >= 0 tells whether the lock is held (a failed
  * read still holds it). session_close() releases everything in all cases.
  */
-static int session_open(struct session *s, const char *dir, uid_t uid, int create,
-                        char *err, size_t errlen)
+static int session_open(struct session *s, const char *dir, uid_t uid, int create, char *err,
+			size_t errlen)
 {
 	s->dfd = s->lfd = -1;
 	memset(&s->st, 0, sizeof s->st);
@@ -594,9 +601,8 @@ static void session_close(struct session *s)
 	mfastore_state_wipe(&s->st);
 }
 
-int mfastore_begin_enroll(const char *dir, uid_t uid, const char *account,
-                          time_t now, struct mfastore_enrollment *out,
-                          char *err, size_t errlen)
+int mfastore_begin_enroll(const char *dir, uid_t uid, const char *account, time_t now,
+			  struct mfastore_enrollment *out, char *err, size_t errlen)
 {
 	struct session s;
 	int rc;
@@ -608,8 +614,10 @@ int mfastore_begin_enroll(const char *dir, uid_t uid, const char *account,
 	}
 	rc = session_open(&s, dir, uid, 1, err, errlen);
 	if (rc == 0 && s.st.phase == MFASTORE_ACTIVE) {
-		set_err(err, errlen, "uid %u is already enrolled; an admin must run "
-		        "`jitsuctl mfa reset USER` first", (unsigned)uid);
+		set_err(err, errlen,
+			"uid %u is already enrolled; an admin must run "
+			"`jitsuctl mfa reset USER` first",
+			(unsigned)uid);
 		rc = -EEXIST;
 	} else if (s.lfd >= 0 && (rc == 0 || rc == -ENOENT)) {
 		memset(&s.st, 0, sizeof s.st);
@@ -617,10 +625,12 @@ int mfastore_begin_enroll(const char *dir, uid_t uid, const char *account,
 		s.st.created = (int64_t)now;
 		s.st.kdf_iter = MFASTORE_KDF_ITER;
 		rc = totp_secret_new(s.st.secret);
-		if (rc == 0 && (rc = totp_uri(s.st.secret, TOTP_SECRET_LEN, account, out->uri, sizeof out->uri)) < 0)
+		if (rc == 0 && (rc = totp_uri(s.st.secret, TOTP_SECRET_LEN, account, out->uri,
+					      sizeof out->uri)) < 0)
 			set_err(err, errlen, "cannot build the enrollment URI: %s", strerror(-rc));
 		if (rc >= 0)
-			rc = totp_base32(s.st.secret, TOTP_SECRET_LEN, out->secret_b32, sizeof out->secret_b32);
+			rc = totp_base32(s.st.secret, TOTP_SECRET_LEN, out->secret_b32,
+					 sizeof out->secret_b32);
 		if (rc >= 0)
 			rc = write_user(s.dfd, uid, &s.st, err, errlen);
 	}
@@ -633,10 +643,10 @@ int mfastore_begin_enroll(const char *dir, uid_t uid, const char *account,
 }
 
 static int hash_code(const char *canon, const uint8_t salt[MFASTORE_SALT_LEN], unsigned iter,
-                     uint8_t out[MFASTORE_HASH_LEN])
+		     uint8_t out[MFASTORE_HASH_LEN])
 {
 	if (PKCS5_PBKDF2_HMAC(canon, (int)strlen(canon), salt, MFASTORE_SALT_LEN, (int)iter,
-	                      EVP_sha256(), MFASTORE_HASH_LEN, out) != 1)
+			      EVP_sha256(), MFASTORE_HASH_LEN, out) != 1)
 		return -EIO;
 	return 0;
 }
@@ -664,7 +674,7 @@ static int new_recovery_codes(struct mfastore_state *st, struct mfastore_recover
 
 /* Checks the pending state of s against one code; activates it on success. */
 static int confirm_pending(struct session *s, const char *code, time_t now,
-                           struct mfastore_recovery_codes *codes, char *err, size_t errlen)
+			   struct mfastore_recovery_codes *codes, char *err, size_t errlen)
 {
 	uint64_t step;
 
@@ -694,9 +704,8 @@ static int confirm_pending(struct session *s, const char *code, time_t now,
 	return 0;
 }
 
-int mfastore_confirm_enroll(const char *dir, uid_t uid, const char *input,
-                            time_t now, struct mfastore_recovery_codes *codes,
-                            char *err, size_t errlen)
+int mfastore_confirm_enroll(const char *dir, uid_t uid, const char *input, time_t now,
+			    struct mfastore_recovery_codes *codes, char *err, size_t errlen)
 {
 	char code[TOTP_CANON_MAX];
 	struct session s;
@@ -756,7 +765,7 @@ static int check_recovery(struct mfastore_state *st, const char *canon)
 
 /* Checks one parsed input against an active state; returns the result. */
 static enum mfastore_result judge(struct mfastore_state *st, int kind, const char *canon,
-                                  time_t now, uint64_t *step)
+				  time_t now, uint64_t *step)
 {
 	int rc;
 
@@ -780,7 +789,7 @@ static enum mfastore_result judge(struct mfastore_state *st, int kind, const cha
 
 /* Applies the bookkeeping of result r to st; returns 1 if st changed. */
 static int account(struct mfastore_state *st, enum mfastore_result r, time_t now,
-                   struct mfastore_verdict *v)
+		   struct mfastore_verdict *v)
 {
 	if (r == MFASTORE_OK || r == MFASTORE_OK_RECOVERY) {
 		st->fail_count = st->lockout_level = 0;
@@ -802,7 +811,7 @@ static int account(struct mfastore_state *st, enum mfastore_result r, time_t now
 
 /* LOCKED if st is locked at now; clamps a lock the clock left too long. */
 static int check_locked(struct mfastore_state *st, time_t now, struct mfastore_verdict *v,
-                        int *dirty)
+			int *dirty)
 {
 	if ((int64_t)now >= st->locked_until)
 		return 0;
@@ -823,8 +832,8 @@ static unsigned recovery_left(const struct mfastore_state *st)
 }
 
 /* The verification proper, on an open session with an active state. */
-static int verify_locked(struct session *s, uid_t uid, int kind, const char *canon,
-                         time_t now, struct mfastore_verdict *v, char *err, size_t errlen)
+static int verify_locked(struct session *s, uid_t uid, int kind, const char *canon, time_t now,
+			 struct mfastore_verdict *v, char *err, size_t errlen)
 {
 	int dirty = 0, rc = 0;
 
@@ -849,7 +858,7 @@ static int verify_locked(struct session *s, uid_t uid, int kind, const char *can
 }
 
 int mfastore_verify(const char *dir, uid_t uid, const char *input, time_t now,
-                    struct mfastore_verdict *v, char *err, size_t errlen)
+		    struct mfastore_verdict *v, char *err, size_t errlen)
 {
 	char canon[TOTP_CANON_MAX], name[NAME_MAX_LEN];
 	struct session s = {.dfd = -1, .lfd = -1};
@@ -857,7 +866,8 @@ int mfastore_verify(const char *dir, uid_t uid, const char *input, time_t now,
 	int rc = 0;
 
 	memset(v, 0, sizeof *v);
-	int kind = input ? totp_parse_input(input, strnlen(input, TOTP_INPUT_MAX + 1), canon) : -EINVAL;
+	int kind = input ? totp_parse_input(input, strnlen(input, TOTP_INPUT_MAX + 1), canon)
+			 : -EINVAL;
 	if (kind < 0) {
 		v->result = MFASTORE_BAD_INPUT;
 		return 0;
@@ -917,8 +927,8 @@ int mfastore_reset(const char *dir, uid_t uid, char *err, size_t errlen)
 	return rc;
 }
 
-int mfastore_status(const char *dir, uid_t uid, time_t now,
-                    struct mfastore_status *out, char *err, size_t errlen)
+int mfastore_status(const char *dir, uid_t uid, time_t now, struct mfastore_status *out, char *err,
+		    size_t errlen)
 {
 	struct mfastore_state st;
 
@@ -937,7 +947,8 @@ int mfastore_status(const char *dir, uid_t uid, time_t now,
 		out->locked_until = st.locked_until;
 		if (st.locked_until > (int64_t)now) {
 			int64_t left = st.locked_until - (int64_t)now;
-			out->locked_secs = (unsigned)(left > MFASTORE_LOCK_MAX ? MFASTORE_LOCK_MAX : left);
+			out->locked_secs =
+				(unsigned)(left > MFASTORE_LOCK_MAX ? MFASTORE_LOCK_MAX : left);
 		}
 	}
 	mfastore_state_wipe(&st);

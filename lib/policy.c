@@ -21,7 +21,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 #include "jitsu/policy.h"
 
 #include "jitsu/digest.h"
@@ -182,7 +181,7 @@ static int parse_hash(const char *s, uint8_t hash[32])
 static int parse_duration(const char *s, unsigned *out)
 {
 	static const char units[] = "dhms";
-	static const unsigned long long mult[] = { 86400, 3600, 60, 1 };
+	static const unsigned long long mult[] = {86400, 3600, 60, 1};
 	unsigned long long total = 0;
 	size_t next_unit = 0;
 
@@ -221,8 +220,7 @@ static int parse_hhmm(const char *s, unsigned max_minutes, unsigned *out)
 {
 	unsigned h, m;
 
-	if (!is_digit(s[0]) || !is_digit(s[1]) || s[2] != ':' ||
-	    !is_digit(s[3]) || !is_digit(s[4]))
+	if (!is_digit(s[0]) || !is_digit(s[1]) || s[2] != ':' || !is_digit(s[3]) || !is_digit(s[4]))
 		return -1;
 	h = (unsigned)(s[0] - '0') * 10 + (unsigned)(s[1] - '0');
 	m = (unsigned)(s[3] - '0') * 10 + (unsigned)(s[4] - '0');
@@ -237,8 +235,8 @@ static int parse_hours(const char *s, unsigned *from, unsigned *to)
 {
 	if (strlen(s) != 11 || s[5] != '-')
 		return -1;
-	if (parse_hhmm(s, DAY_MINUTES - 1, from) < 0 ||
-	    parse_hhmm(s + 6, DAY_MINUTES, to) < 0 || *from == *to)
+	if (parse_hhmm(s, DAY_MINUTES - 1, from) < 0 || parse_hhmm(s + 6, DAY_MINUTES, to) < 0 ||
+	    *from == *to)
 		return -1;
 	return 0;
 }
@@ -338,16 +336,11 @@ static void parse_next(struct parser *ps)
 static const char *tok_desc(const struct policy_token *t, char *buf, size_t len)
 {
 	switch (t->type) {
-	case POLICY_TOK_EOF:
-		return "end of file";
-	case POLICY_TOK_EOL:
-		return "end of line";
-	case POLICY_TOK_LBRACE:
-		return "'{'";
-	case POLICY_TOK_RBRACE:
-		return "'}'";
-	default:
-		return msg_word(t->text, buf, len);
+	case POLICY_TOK_EOF: return "end of file";
+	case POLICY_TOK_EOL: return "end of line";
+	case POLICY_TOK_LBRACE: return "'{'";
+	case POLICY_TOK_RBRACE: return "'}'";
+	default: return msg_word(t->text, buf, len);
 	}
 }
 
@@ -355,7 +348,9 @@ static const char *tok_desc(const struct policy_token *t, char *buf, size_t len)
  * Reports one error at line. A lexer error at the current token wins: it is
  * the real cause of whatever the grammar did not expect. Returns SYNTAX.
  */
-__attribute__((format(printf, 3, 4)))
+static int parse_fail_at(struct parser *ps, unsigned line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 static int parse_fail_at(struct parser *ps, unsigned line, const char *fmt, ...)
 {
 	char msg[200];
@@ -366,6 +361,7 @@ static int parse_fail_at(struct parser *ps, unsigned line, const char *fmt, ...)
 		line = ps->tok.line;
 	} else {
 		va_start(ap, fmt);
+		// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): tool bug llvm#40656
 		vsnprintf(msg, sizeof msg, fmt, ap);
 		va_end(ap);
 	}
@@ -385,7 +381,7 @@ static const char *parse_value(struct parser *ps, const char *opt)
 	parse_next(ps);
 	if (ps->tok.type != POLICY_TOK_WORD) {
 		parse_fail(ps, "option '%s' needs a value, got %s", opt,
-		           tok_desc(&ps->tok, d, sizeof d));
+			   tok_desc(&ps->tok, d, sizeof d));
 		return NULL;
 	}
 	return ps->tok.text;
@@ -415,7 +411,7 @@ static int opt_approvals(struct parser *ps, struct policy_rule *r)
 		return SYNTAX;
 	if (parse_number(v, 1, APPROVALS_MAX, &r->approvals) < 0)
 		return parse_fail(ps, "bad approvals: expected a number from 1 to %u",
-		                  APPROVALS_MAX);
+				  APPROVALS_MAX);
 	r->reqs |= POLICY_REQ_APPROVAL;
 	parse_next(ps);
 	return 0;
@@ -459,10 +455,10 @@ static int opt_for(struct parser *ps, struct policy_rule *r)
 	rc = parse_duration(v, &r->for_secs);
 	if (rc == -2)
 		return parse_fail(ps, "duration %s out of range (more than 0, at most 7d)",
-		                  msg_word(v, d, sizeof d));
+				  msg_word(v, d, sizeof d));
 	if (rc < 0)
 		return parse_fail(ps, "bad duration %s: expected e.g. 90s, 15m, 1h30m or 1d",
-		                  msg_word(v, d, sizeof d));
+				  msg_word(v, d, sizeof d));
 	parse_next(ps);
 	return 0;
 }
@@ -476,7 +472,7 @@ static int opt_hours(struct parser *ps, struct policy_rule *r)
 		return SYNTAX;
 	if (parse_hours(v, &r->hours_from, &r->hours_to) < 0)
 		return parse_fail(ps, "bad hours %s: expected HH:MM-HH:MM, two different times",
-		                  msg_word(v, d, sizeof d));
+				  msg_word(v, d, sizeof d));
 	r->has_hours = 1;
 	parse_next(ps);
 	return 0;
@@ -491,7 +487,7 @@ static int opt_days(struct parser *ps, struct policy_rule *r)
 		return SYNTAX;
 	if (parse_days(v, &r->days_mask) < 0)
 		return parse_fail(ps, "bad days %s: expected e.g. mon-fri or sat,sun",
-		                  msg_word(v, d, sizeof d));
+				  msg_word(v, d, sizeof d));
 	parse_next(ps);
 	return 0;
 }
@@ -517,38 +513,40 @@ static int opt_setenv(struct parser *ps, struct policy_rule *r)
 	parse_next(ps);
 	if (ps->tok.type != POLICY_TOK_LBRACE)
 		return parse_fail(ps, "expected '{' after 'setenv', got %s",
-		                  tok_desc(&ps->tok, d, sizeof d));
+				  tok_desc(&ps->tok, d, sizeof d));
 	for (parse_next(ps); ps->tok.type == POLICY_TOK_WORD; parse_next(ps)) {
 		const char *e = ps->tok.text;
 
 		if (!setenv_entry_ok(e))
 			return parse_fail(ps, "bad setenv entry %s: expected NAME=value or -NAME",
-			                  msg_word(e, d, sizeof d));
+					  msg_word(e, d, sizeof d));
 		if (setenv_has(r, e))
-			return parse_fail(ps, "duplicate setenv name in %s", msg_word(e, d, sizeof d));
+			return parse_fail(ps, "duplicate setenv name in %s",
+					  msg_word(e, d, sizeof d));
 		if (r->nsetenv >= POLICY_MAX_SETENV)
-			return parse_fail(ps, "too many setenv entries (max %d)", POLICY_MAX_SETENV);
+			return parse_fail(ps, "too many setenv entries (max %d)",
+					  POLICY_MAX_SETENV);
 		if (strv_push(&r->setenv, &r->nsetenv, e) < 0)
 			return -ENOMEM;
 	}
 	if (ps->tok.type != POLICY_TOK_RBRACE)
 		return parse_fail(ps, "expected '}' to close 'setenv', got %s",
-		                  tok_desc(&ps->tok, d, sizeof d));
+				  tok_desc(&ps->tok, d, sizeof d));
 	parse_next(ps);
 	return 0;
 }
 
 static const struct option_def options[] = {
-	{ "mfa", 0, opt_mfa },
-	{ "approval", 0, opt_approval },
-	{ "approvals", 0, opt_approvals },
-	{ "reason", 0, opt_reason },
-	{ "hash", 1, opt_hash },
-	{ "for", 0, opt_for },
-	{ "hours", 1, opt_hours },
-	{ "days", 1, opt_days },
-	{ "setenv", 0, opt_setenv },
-	{ "nobreakglass", 0, opt_nobreakglass },
+	{"mfa", 0, opt_mfa},
+	{"approval", 0, opt_approval},
+	{"approvals", 0, opt_approvals},
+	{"reason", 0, opt_reason},
+	{"hash", 1, opt_hash},
+	{"for", 0, opt_for},
+	{"hours", 1, opt_hours},
+	{"days", 1, opt_days},
+	{"setenv", 0, opt_setenv},
+	{"nobreakglass", 0, opt_nobreakglass},
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])
@@ -563,7 +561,7 @@ static const struct option_def *find_option(const struct policy_token *t)
 
 static int is_keyword_text(const char *s)
 {
-	static const char *const words[] = { "permit", "deny", "as", "cmd", "args" };
+	static const char *const words[] = {"permit", "deny", "as", "cmd", "args"};
 
 	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
 		if (strcmp(s, words[i]) == 0)
@@ -580,8 +578,8 @@ static int is_reserved(const struct policy_token *t)
 	return t->type == POLICY_TOK_WORD && !t->quoted && is_keyword_text(t->text);
 }
 
-static int parse_option(struct parser *ps, struct policy_rule *r,
-                        const struct option_def *opt, unsigned *seen)
+static int parse_option(struct parser *ps, struct policy_rule *r, const struct option_def *opt,
+			unsigned *seen)
 {
 	unsigned bit = 1u << (opt - options);
 
@@ -604,7 +602,8 @@ static int parse_ident(struct parser *ps, struct policy_rule *r)
 	int plain = !t->quoted;
 
 	if (t->type != POLICY_TOK_WORD || is_reserved(t))
-		return parse_fail(ps, "expected a user or :group, got %s", tok_desc(t, d, sizeof d));
+		return parse_fail(ps, "expected a user or :group, got %s",
+				  tok_desc(t, d, sizeof d));
 	if (name[0] == ':') {
 		r->ident_is_group = 1;
 		name++;
@@ -641,10 +640,10 @@ static int parse_cmd(struct parser *ps, struct policy_rule *r)
 	parse_next(ps);
 	if (ps->tok.type != POLICY_TOK_WORD)
 		return parse_fail(ps, "expected a command path after 'cmd', got %s",
-		                  tok_desc(&ps->tok, d, sizeof d));
+				  tok_desc(&ps->tok, d, sizeof d));
 	if (ps->tok.text[0] != '/')
 		return parse_fail(ps, "command path %s is not absolute",
-		                  msg_word(ps->tok.text, d, sizeof d));
+				  msg_word(ps->tok.text, d, sizeof d));
 	r->cmd = strdup(ps->tok.text);
 	if (!r->cmd)
 		return -ENOMEM;
@@ -653,7 +652,7 @@ static int parse_cmd(struct parser *ps, struct policy_rule *r)
 		return parse_args(ps, r);
 	if (ps->tok.type == POLICY_TOK_WORD)
 		return parse_fail(ps, "unexpected %s after the command (missing 'args'?)",
-		                  msg_word(ps->tok.text, d, sizeof d));
+				  msg_word(ps->tok.text, d, sizeof d));
 	return 0;
 }
 
@@ -668,7 +667,7 @@ static int parse_tail(struct parser *ps, struct policy_rule *r)
 		parse_next(ps);
 		if (t->type != POLICY_TOK_WORD || is_reserved(t) || !t->text[0])
 			return parse_fail(ps, "expected a target user after 'as', got %s",
-			                  tok_desc(t, d, sizeof d));
+					  tok_desc(t, d, sizeof d));
 		r->target = strdup(t->text);
 		if (!r->target)
 			return -ENOMEM;
@@ -733,7 +732,7 @@ static int parse_line(struct parser *ps, struct policy *p)
 	memset(&r, 0, sizeof r);
 	if (!policy_lex_is_keyword(&ps->tok, "permit") && !policy_lex_is_keyword(&ps->tok, "deny"))
 		return parse_fail(ps, "expected 'permit' or 'deny', got %s",
-		                  tok_desc(&ps->tok, d, sizeof d));
+				  tok_desc(&ps->tok, d, sizeof d));
 	rc = parse_rule(ps, &r);
 	if (rc == 0 && p->nrules >= POLICY_MAX_RULES)
 		rc = parse_fail_at(ps, r.line, "too many rules (max %d)", POLICY_MAX_RULES);
@@ -764,7 +763,7 @@ static int parse_all(struct parser *ps, struct policy *p)
 }
 
 int policy_parse(const char *text, size_t len, const char *file, struct policy **out,
-                 policy_error_fn on_error, void *ctx)
+		 policy_error_fn on_error, void *ctx)
 {
 	struct parser *ps;
 	struct policy *p;
@@ -814,14 +813,14 @@ void policy_free(struct policy *p)
 
 /* ---- loading ---------------------------------------------------------- */
 
-__attribute__((format(printf, 5, 6)))
-static int load_fail(const char *path, policy_error_fn on_error, void *ctx, int rc,
-                     const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static int
+load_fail(const char *path, policy_error_fn on_error, void *ctx, int rc, const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
 
 	va_start(ap, fmt);
+	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): tool bug llvm#40656
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	if (on_error)
@@ -837,8 +836,8 @@ static const char *base_name(const char *path)
 }
 
 /* Opens path without following a final symlink and checks what fstat says. */
-static int load_open(const char *path, int trusted_only, policy_error_fn on_error,
-                     void *ctx, int *fdp)
+static int load_open(const char *path, int trusted_only, policy_error_fn on_error, void *ctx,
+		     int *fdp)
 {
 	const char *name = base_name(path);
 	struct stat st;
@@ -858,11 +857,11 @@ static int load_open(const char *path, int trusted_only, policy_error_fn on_erro
 	else if (trusted_only && st.st_uid != 0)
 		rc = load_fail(path, on_error, ctx, -EPERM, "%s is not owned by root", name);
 	else if (trusted_only && (st.st_mode & 022))
-		rc = load_fail(path, on_error, ctx, -EPERM,
-		               "%s is writable by group or others", name);
+		rc = load_fail(path, on_error, ctx, -EPERM, "%s is writable by group or others",
+			       name);
 	else if (st.st_size > POLICY_MAX_FILE)
-		rc = load_fail(path, on_error, ctx, -EFBIG, "%s is too big (max %d bytes)",
-		               name, POLICY_MAX_FILE);
+		rc = load_fail(path, on_error, ctx, -EFBIG, "%s is too big (max %d bytes)", name,
+			       POLICY_MAX_FILE);
 	if (rc < 0) {
 		close(fd);
 		return rc;
@@ -914,8 +913,8 @@ static int load_read(int fd, char **out, size_t *outlen)
 	return 0;
 }
 
-int policy_load(const char *path, int trusted_only, struct policy **out,
-                policy_error_fn on_error, void *ctx)
+int policy_load(const char *path, int trusted_only, struct policy **out, policy_error_fn on_error,
+		void *ctx)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -929,7 +928,7 @@ int policy_load(const char *path, int trusted_only, struct policy **out,
 	close(fd);
 	if (rc == -EFBIG)
 		return load_fail(path, on_error, ctx, rc, "%s is too big (max %d bytes)",
-		                 base_name(path), POLICY_MAX_FILE);
+				 base_name(path), POLICY_MAX_FILE);
 	if (rc < 0)
 		return load_fail(path, on_error, ctx, rc, "read: %s", strerror(-rc));
 	rc = policy_parse(text, len, path, out, on_error, ctx);
@@ -961,8 +960,8 @@ int policy_canonicalize(struct policy *p)
 
 /* ---- evaluation ------------------------------------------------------- */
 
-int policy_rule_applies_to(const struct policy_rule *r, const char *user,
-                           const char *const *groups, size_t ngroups)
+int policy_rule_applies_to(const struct policy_rule *r, const char *user, const char *const *groups,
+			   size_t ngroups)
 {
 	if (!r->ident)
 		return 0;
@@ -999,8 +998,7 @@ static int args_match(const struct policy_rule *r, const struct policy_request *
 /* Out-of-range weekdays or minutes never match a rule with a window. */
 static int time_matches(const struct policy_rule *r, const struct policy_request *req)
 {
-	if (r->days_mask && (req->wday < 0 || req->wday > 6 ||
-	                     !(r->days_mask & (1u << req->wday))))
+	if (r->days_mask && (req->wday < 0 || req->wday > 6 || !(r->days_mask & (1u << req->wday))))
 		return 0;
 	if (!r->has_hours)
 		return 1;
@@ -1025,7 +1023,7 @@ static int rule_matches(const struct policy_rule *r, const struct policy_request
 }
 
 void policy_eval(const struct policy *p, const struct policy_request *req,
-                 struct policy_decision *out)
+		 struct policy_decision *out)
 {
 	const struct policy_rule *last = NULL;
 
@@ -1104,7 +1102,7 @@ static void fmt_word(struct fmt *f, const char *prefix, const char *s, int keywo
 
 static void fmt_duration(struct fmt *f, unsigned secs)
 {
-	static const unsigned mult[] = { 86400, 3600, 60, 1 };
+	static const unsigned mult[] = {86400, 3600, 60, 1};
 	static const char units[] = "dhms";
 	char num[16];
 
@@ -1178,7 +1176,7 @@ static void fmt_options(struct fmt *f, const struct policy_rule *r)
 	}
 	if (r->has_hours) {
 		snprintf(num, sizeof num, " hours %02u:%02u-%02u:%02u", r->hours_from / 60,
-		         r->hours_from % 60, r->hours_to / 60, r->hours_to % 60);
+			 r->hours_from % 60, r->hours_to / 60, r->hours_to % 60);
 		fmt_str(f, num);
 	}
 	if (r->days_mask) {
@@ -1189,7 +1187,7 @@ static void fmt_options(struct fmt *f, const struct policy_rule *r)
 
 int policy_format_rule(const struct policy_rule *r, char *buf, size_t len)
 {
-	struct fmt f = { buf, len, 0 };
+	struct fmt f = {buf, len, 0};
 
 	if (!r->ident)
 		return -1;
@@ -1224,8 +1222,7 @@ int policy_format_decision(const struct policy_decision *d, char *buf, size_t le
 
 	if (d->action != POLICY_PERMIT)
 		return snprintf(buf, len, "deny");
-	return snprintf(buf, len, "permit%s%s%s",
-	                (reqs & POLICY_REQ_MFA) ? " mfa" : "",
-	                (reqs & POLICY_REQ_APPROVAL) ? " approval" : "",
-	                (reqs & POLICY_REQ_REASON) ? " reason" : "");
+	return snprintf(buf, len, "permit%s%s%s", (reqs & POLICY_REQ_MFA) ? " mfa" : "",
+			(reqs & POLICY_REQ_APPROVAL) ? " approval" : "",
+			(reqs & POLICY_REQ_REASON) ? " reason" : "");
 }

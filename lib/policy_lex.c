@@ -36,8 +36,7 @@ static int lex_peek(const struct policy_lexer *lx)
 {
 	if (lx->pos >= lx->len)
 		return EOF;
-	if (lx->text[lx->pos] == '\r' && lx->pos + 1 < lx->len &&
-	    lx->text[lx->pos + 1] == '\n')
+	if (lx->text[lx->pos] == '\r' && lx->pos + 1 < lx->len && lx->text[lx->pos + 1] == '\n')
 		return '\n';
 	return lx->text[lx->pos];
 }
@@ -115,8 +114,8 @@ static void lex_word(struct policy_lexer *lx, struct policy_token *t)
 		if (c == '\\') {
 			c = lex_getc(lx);
 			if (c == EOF) {
-				lex_fail(t, lx->line, inq ? "unterminated quote" :
-				         "backslash at end of file");
+				lex_fail(t, lx->line,
+					 inq ? "unterminated quote" : "backslash at end of file");
 				break;
 			}
 			if (c == '\n' && !inq)
@@ -156,8 +155,7 @@ void policy_lex_next(struct policy_lexer *lx, struct policy_token *t)
 			continue;
 		}
 		switch (c) {
-		case EOF:
-			return;
+		case EOF: return;
 		case '\n':
 			lex_getc(lx);
 			t->type = POLICY_TOK_EOL;

@@ -156,7 +156,7 @@ static void put_header(uint8_t h[PROTO_HDR_LEN], uint8_t type, uint32_t len)
 }
 
 int proto_send(int sock, uint8_t type, const void *payload, size_t len, const int *fds,
-               unsigned nfds)
+	       unsigned nfds)
 {
 	uint8_t hdr[PROTO_HDR_LEN];
 	union {
@@ -241,7 +241,7 @@ static int take_fds(struct msghdr *mh, struct proto_msg *m, unsigned maxfds)
 
 /* Reads exactly n bytes; the first read may bring fds. */
 static int read_full(int sock, uint8_t *p, size_t n, struct proto_msg *m, unsigned maxfds,
-                     int *got_any)
+		     int *got_any)
 {
 	size_t off = 0;
 	union {
@@ -286,7 +286,7 @@ int proto_recv(int sock, struct proto_msg *m, unsigned maxfds)
 	if (r < 0)
 		goto fail;
 	uint32_t len = ((uint32_t)hdr[8] << 24) | ((uint32_t)hdr[9] << 16) |
-	               ((uint32_t)hdr[10] << 8) | hdr[11];
+		       ((uint32_t)hdr[10] << 8) | hdr[11];
 	if (memcmp(hdr, PROTO_MAGIC, 4) != 0 || hdr[4] != PROTO_VERSION || hdr[6] || hdr[7] ||
 	    len > PROTO_MAX_PAYLOAD) {
 		r = -EPROTO;
@@ -340,7 +340,7 @@ int proto_exec_encode(struct proto_buf *b, const struct proto_exec *e)
 
 /* Decodes a counted list of strings into a NULL-terminated array. */
 static int get_strv(struct proto_reader *r, uint32_t maxn, size_t maxlen, uint32_t *count,
-                    const char ***out)
+		    const char ***out)
 {
 	uint32_t n;
 	*out = NULL;

@@ -117,7 +117,7 @@ int resolve_check_safe(const struct resolved *r, char *err, size_t errlen)
 
 	if (unsafe_mode(&r->st)) {
 		snprintf(err, errlen, "%s: refusing unsafe binary (%s)", r->path,
-		         r->st.st_uid != 0 ? "not owned by root" : "writable by group or others");
+			 r->st.st_uid != 0 ? "not owned by root" : "writable by group or others");
 		return -EPERM;
 	}
 	/* Every ancestor directory: a writable one would let its owner swap
@@ -129,11 +129,13 @@ int resolve_check_safe(const struct resolved *r, char *err, size_t errlen)
 		else
 			*slash = '\0';
 		if (stat(dir, &st) < 0) {
-			snprintf(err, errlen, "%s: cannot check %s: %s", r->path, dir, strerror(errno));
+			snprintf(err, errlen, "%s: cannot check %s: %s", r->path, dir,
+				 strerror(errno));
 			return -EPERM;
 		}
 		if (unsafe_mode(&st)) {
-			snprintf(err, errlen, "%s: refusing binary in unsafe directory %s", r->path, dir);
+			snprintf(err, errlen, "%s: refusing binary in unsafe directory %s", r->path,
+				 dir);
 			return -EPERM;
 		}
 		if (slash == dir)

@@ -65,9 +65,8 @@ int totp_base32(const uint8_t *secret, size_t len, char *out, size_t outlen)
 
 static int is_unreserved(unsigned char c)
 {
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	       (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
-	       c == '~' || c == '@';
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '.' || c == '_' || c == '~' || c == '@';
 }
 
 /* Percent-encodes account into out (size >= 3 * TOTP_ACCOUNT_MAX + 1). */
@@ -97,8 +96,7 @@ static int encode_label(const char *account, char *out, size_t outlen)
 	return 0;
 }
 
-int totp_uri(const uint8_t *secret, size_t len, const char *account, char *out,
-             size_t outlen)
+int totp_uri(const uint8_t *secret, size_t len, const char *account, char *out, size_t outlen)
 {
 	char label[3 * TOTP_ACCOUNT_MAX + 1];
 	char b32[(TOTP_SECRET_MAX * 8 + 4) / 5 + 8];
@@ -112,9 +110,9 @@ int totp_uri(const uint8_t *secret, size_t len, const char *account, char *out,
 	if (rc < 0)
 		return rc;
 	int n = snprintf(out, outlen,
-	                 "otpauth://totp/jitsu:%s?secret=%s&issuer=jitsu"
-	                 "&algorithm=SHA1&digits=%d&period=%d",
-	                 label, b32, TOTP_DIGITS, TOTP_STEP);
+			 "otpauth://totp/jitsu:%s?secret=%s&issuer=jitsu"
+			 "&algorithm=SHA1&digits=%d&period=%d",
+			 label, b32, TOTP_DIGITS, TOTP_STEP);
 	OPENSSL_cleanse(b32, sizeof b32);
 	if (n < 0 || (size_t)n >= outlen) {
 		OPENSSL_cleanse(out, outlen);
@@ -139,23 +137,21 @@ static int code_cmp(void *handle, const char *candidate)
 	return CRYPTO_memcmp(handle, candidate, TOTP_DIGITS) != 0;
 }
 
-int totp_check(const uint8_t *secret, size_t len, const char *code, time_t now,
-               uint64_t *step)
+int totp_check(const uint8_t *secret, size_t len, const char *code, time_t now, uint64_t *step)
 {
 	char want[TOTP_DIGITS + 1];
 	uint64_t counter = 0;
 	int pos = 0;
 
-	if (!secret || len == 0 || len > TOTP_SECRET_MAX || !code || !step ||
-	    now < 0 || strnlen(code, TOTP_DIGITS + 1) != TOTP_DIGITS || !is_code(code))
+	if (!secret || len == 0 || len > TOTP_SECRET_MAX || !code || !step || now < 0 ||
+	    strnlen(code, TOTP_DIGITS + 1) != TOTP_DIGITS || !is_code(code))
 		return -EINVAL;
 	if (oath_init() != OATH_OK)
 		return -EIO;
 	memcpy(want, code, sizeof want);
-	int rc = oath_totp_validate3_callback((const char *)secret, len, now,
-	                                      TOTP_STEP, OATH_TOTP_DEFAULT_START_TIME,
-	                                      TOTP_DIGITS, TOTP_WINDOW, &pos,
-	                                      &counter, code_cmp, want);
+	int rc = oath_totp_validate3_callback((const char *)secret, len, now, TOTP_STEP,
+					      OATH_TOTP_DEFAULT_START_TIME, TOTP_DIGITS,
+					      TOTP_WINDOW, &pos, &counter, code_cmp, want);
 	OPENSSL_cleanse(want, sizeof want);
 	if (rc == OATH_INVALID_OTP)
 		return -EACCES;
@@ -206,8 +202,7 @@ static int parse_recovery(const char *s, size_t n, char out[TOTP_CANON_MAX])
 }
 
 /* Copies in without spaces and tabs into s; refuses other odd bytes. */
-static int compact_input(const char *in, size_t len, char s[TOTP_RECOVERY_LEN + 1],
-                         size_t *n)
+static int compact_input(const char *in, size_t len, char s[TOTP_RECOVERY_LEN + 1], size_t *n)
 {
 	size_t o = 0;
 

@@ -49,14 +49,14 @@
 #define AUDIT_EPOCH_DEFAULT 900              /* seconds per sealing epoch */
 
 /* Events jitsud writes. Names are [a-z0-9_]{1,32}; any may be used. */
-#define AUDIT_EV_REQUEST "request"         /* a client asked to run argv */
-#define AUDIT_EV_DECISION "decision"       /* permit/deny, rule "file:line" */
+#define AUDIT_EV_REQUEST "request"   /* a client asked to run argv */
+#define AUDIT_EV_DECISION "decision" /* permit/deny, rule "file:line" */
 #define AUDIT_EV_MFA_OK "mfa_ok"
 #define AUDIT_EV_MFA_FAIL "mfa_fail"
 #define AUDIT_EV_MFA_LOCKOUT "mfa_lockout"
 #define AUDIT_EV_APPROVAL "approval"
-#define AUDIT_EV_START "start"             /* pid */
-#define AUDIT_EV_EXIT "exit"               /* status or signal, duration_us */
+#define AUDIT_EV_START "start" /* pid */
+#define AUDIT_EV_EXIT "exit"   /* status or signal, duration_us */
 #define AUDIT_EV_RELOAD "policy_reload"
 #define AUDIT_EV_DAEMON_START "daemon_start"
 #define AUDIT_EV_DAEMON_STOP "daemon_stop"
@@ -81,8 +81,8 @@ struct audit_log;
  * with audit_close(); it stays usable in forked children. Returns 0 or
  * -errno with a reason in err.
  */
-int audit_open(const char *dir, const struct audit_opts *o,
-               struct audit_log **out, char *err, size_t errlen);
+int audit_open(const char *dir, const struct audit_opts *o, struct audit_log **out, char *err,
+	       size_t errlen);
 
 /*
  * Appends one record of kind event with the members of fields (an object,
@@ -94,8 +94,8 @@ int audit_open(const char *dir, const struct audit_opts *o,
  * not NULL; or -errno (-EINVAL for a bad event or field name) with a
  * one-line reason in err. The caller must then fail closed.
  */
-int audit_append(struct audit_log *l, const char *event, const json_t *fields,
-                 uint64_t *seq, char *err, size_t errlen);
+int audit_append(struct audit_log *l, const char *event, const json_t *fields, uint64_t *seq,
+		 char *err, size_t errlen);
 
 /*
  * As audit_append(), with flags. AUDIT_DEFER_SYNC writes the record under
@@ -106,8 +106,8 @@ int audit_append(struct audit_log *l, const char *event, const json_t *fields,
  * Never end a sequence with a deferred record.
  */
 #define AUDIT_DEFER_SYNC 0x1u
-int audit_append_flags(struct audit_log *l, const char *event, const json_t *fields,
-                       unsigned flags, uint64_t *seq, char *err, size_t errlen);
+int audit_append_flags(struct audit_log *l, const char *event, const json_t *fields, unsigned flags,
+		       uint64_t *seq, char *err, size_t errlen);
 
 /*
  * Prepares a handle inherited across fork() for use in this process (its
@@ -141,8 +141,8 @@ int audit_tick(struct audit_log *l, unsigned *next_secs, char *err, size_t errle
  * old key are sealed with it first. Writes a "key_setup" record. Returns 0
  * or -errno with err.
  */
-int audit_setup_key(struct audit_log *l, unsigned interval, int force,
-                    char *vkey_hex, size_t len, char *err, size_t errlen);
+int audit_setup_key(struct audit_log *l, unsigned interval, int force, char *vkey_hex, size_t len,
+		    char *err, size_t errlen);
 
 /* Closes the handle's descriptors and frees it. NULL is fine. */
 void audit_close(struct audit_log *l);

@@ -29,13 +29,13 @@
 #include <jansson.h>
 
 #define AUDIT_RECORD_VERSION 1
-#define AUDIT_HASH_LEN 32               /* SHA-256 */
-#define AUDIT_KEY_LEN 32                /* epoch key and seed */
-#define AUDIT_KID_LEN 16                /* hex characters of a key id */
-#define AUDIT_VKEY_HEX_LEN 96           /* printed verification key */
+#define AUDIT_HASH_LEN 32                /* SHA-256 */
+#define AUDIT_KEY_LEN 32                 /* epoch key and seed */
+#define AUDIT_KID_LEN 16                 /* hex characters of a key id */
+#define AUDIT_VKEY_HEX_LEN 96            /* printed verification key */
 #define AUDIT_MAX_LINE (8 * 1024 * 1024) /* one record, newline included */
 #define AUDIT_FILE_NAME_MAX 64
-#define AUDIT_EPOCH_MIN 10                /* seconds; bounds of an epoch */
+#define AUDIT_EPOCH_MIN 10 /* seconds; bounds of an epoch */
 #define AUDIT_EPOCH_MAX (7 * 86400)
 
 /* The dump flags of every record; part of the format (see the doc). */
@@ -43,10 +43,10 @@
 
 /* A parsed record. obj holds the whole record, hash member included. */
 struct audit_record {
-	json_t *obj;        /* owned */
-	uint64_t seq;       /* >= 1 */
-	int64_t time_us;    /* microseconds since the Unix epoch, UTC */
-	const char *event;  /* points into obj */
+	json_t *obj;       /* owned */
+	uint64_t seq;      /* >= 1 */
+	int64_t time_us;   /* microseconds since the Unix epoch, UTC */
+	const char *event; /* points into obj */
 	uint8_t prev[AUDIT_HASH_LEN];
 	uint8_t hash[AUDIT_HASH_LEN];
 };
@@ -54,8 +54,8 @@ struct audit_record {
 /* A verification key: what the admin keeps off the machine. */
 struct audit_vkey {
 	uint8_t seed[AUDIT_KEY_LEN];
-	uint64_t start;     /* Unix time at which epoch 0 begins */
-	uint32_t interval;  /* seconds per epoch */
+	uint64_t start;    /* Unix time at which epoch 0 begins */
+	uint32_t interval; /* seconds per epoch */
 	char kid[AUDIT_KID_LEN + 1];
 };
 
@@ -85,8 +85,8 @@ int audit_record_decode(const json_t *v, char **out, size_t *n);
  * Returns 0, -EINVAL if rec is not an object, -EMSGSIZE over AUDIT_MAX_LINE
  * or -ENOMEM.
  */
-int audit_record_build(json_t *rec, const uint8_t prev[AUDIT_HASH_LEN],
-                       char **line, size_t *len, uint8_t hash[AUDIT_HASH_LEN]);
+int audit_record_build(json_t *rec, const uint8_t prev[AUDIT_HASH_LEN], char **line, size_t *len,
+		       uint8_t hash[AUDIT_HASH_LEN]);
 
 /*
  * Parses one line of len bytes, without its newline, and checks that its
@@ -95,8 +95,8 @@ int audit_record_build(json_t *rec, const uint8_t prev[AUDIT_HASH_LEN],
  * r, which the caller frees with audit_record_free(). On failure returns
  * -EBADMSG (or -ENOMEM) with a reason in err.
  */
-int audit_record_parse(const char *line, size_t len, struct audit_record *r,
-                       char *err, size_t errlen);
+int audit_record_parse(const char *line, size_t len, struct audit_record *r, char *err,
+		       size_t errlen);
 void audit_record_free(struct audit_record *r);
 
 /*
@@ -125,9 +125,9 @@ int audit_record_time_parse(const char *s, int64_t *t);
  * prev || kid). Returns 0 or -EIO (OpenSSL failure).
  */
 int audit_record_evolve(uint8_t k[AUDIT_KEY_LEN]);
-int audit_record_seal_mac(const uint8_t k[AUDIT_KEY_LEN], uint64_t epoch,
-                          uint64_t seq, const uint8_t prev[AUDIT_HASH_LEN],
-                          const char *kid, uint8_t mac[AUDIT_HASH_LEN]);
+int audit_record_seal_mac(const uint8_t k[AUDIT_KEY_LEN], uint64_t epoch, uint64_t seq,
+			  const uint8_t prev[AUDIT_HASH_LEN], const char *kid,
+			  uint8_t mac[AUDIT_HASH_LEN]);
 
 /*
  * Verification keys. audit_record_vkey_init() fills k->kid from the other
@@ -140,10 +140,8 @@ int audit_record_seal_mac(const uint8_t k[AUDIT_KEY_LEN], uint64_t epoch,
  */
 void audit_record_vkey_init(struct audit_vkey *k);
 int audit_record_vkey_format(const struct audit_vkey *k, char *hex, size_t len);
-int audit_record_vkey_parse(const char *hex, struct audit_vkey *k,
-                            char *err, size_t errlen);
-int audit_record_epoch_key(const struct audit_vkey *k, uint64_t epoch,
-                           uint8_t out[AUDIT_KEY_LEN]);
+int audit_record_vkey_parse(const char *hex, struct audit_vkey *k, char *err, size_t errlen);
+int audit_record_epoch_key(const struct audit_vkey *k, uint64_t epoch, uint8_t out[AUDIT_KEY_LEN]);
 
 /* Names of rotated files: "audit-" + 20-digit first seq + ".log".
  * _file_name() writes it (buf of AUDIT_FILE_NAME_MAX); _file_seq() returns 0

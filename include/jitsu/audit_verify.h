@@ -32,10 +32,10 @@ struct audit_verify_report {
 	uint64_t seals_checked; /* seals whose MAC was checked with a key */
 	uint64_t first_seq;     /* of the oldest record present */
 	uint64_t last_seq;
-	uint64_t unsealed;      /* with keys: good records after the last seal */
-	uint64_t bad_seq;       /* 0 if all is well, else where it went wrong */
+	uint64_t unsealed;              /* with keys: good records after the last seal */
+	uint64_t bad_seq;               /* 0 if all is well, else where it went wrong */
 	char file[AUDIT_FILE_NAME_MAX]; /* the file of the problem */
-	char reason[256];       /* what went wrong, one line */
+	char reason[256];               /* what went wrong, one line */
 };
 
 /*
@@ -46,15 +46,15 @@ struct audit_verify_report {
  * first bad seq and the reason are in rep), or -errno if it could not be
  * read (the reason is in rep too).
  */
-int audit_verify_dir(const char *dir, const struct audit_vkey *keys, size_t nkeys,
-                     int64_t now, struct audit_verify_report *rep);
+int audit_verify_dir(const char *dir, const struct audit_vkey *keys, size_t nkeys, int64_t now,
+		     struct audit_verify_report *rep);
 
 /*
  * The same over len bytes of log held in memory, taken as the whole chain
  * (one file, no name to check). What the fuzzer drives.
  */
-int audit_verify_buf(const char *buf, size_t len, const struct audit_vkey *keys,
-                     size_t nkeys, int64_t now, struct audit_verify_report *rep);
+int audit_verify_buf(const char *buf, size_t len, const struct audit_vkey *keys, size_t nkeys,
+		     int64_t now, struct audit_verify_report *rep);
 
 /*
  * Calls fn for every line of the trail in dir, oldest first, without
@@ -63,9 +63,9 @@ int audit_verify_buf(const char *buf, size_t len, const struct audit_vkey *keys,
  * newline. fn returns 0 to go on; any other value stops the walk and is
  * returned. Returns 0, that value, or -errno with a reason in err.
  */
-typedef int (*audit_verify_each_fn)(const struct audit_record *r, const char *line,
-                                    size_t len, const char *why, void *ctx);
-int audit_verify_each(const char *dir, audit_verify_each_fn fn, void *ctx,
-                      char *err, size_t errlen);
+typedef int (*audit_verify_each_fn)(const struct audit_record *r, const char *line, size_t len,
+				    const char *why, void *ctx);
+int audit_verify_each(const char *dir, audit_verify_each_fn fn, void *ctx, char *err,
+		      size_t errlen);
 
 #endif

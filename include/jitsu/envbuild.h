@@ -20,7 +20,7 @@
 #define ENVBUILD_MAX 256 /* entries in a built environment */
 
 struct envbuild_target {
-	const char *user;   /* target user name */
+	const char *user; /* target user name */
 	const char *home;
 	const char *shell;
 	const char *caller; /* the caller's login name, for JITSU_USER */
@@ -38,7 +38,7 @@ int envbuild_allowed(const char *entry);
  * -ENOMEM, or -E2BIG past ENVBUILD_MAX entries.
  */
 int envbuild(const char *const *offered, size_t n, const struct envbuild_target *t,
-             char *const *set, size_t n_set, char ***out);
+	     char *const *set, size_t n_set, char ***out);
 
 void envbuild_free(char **env);
 

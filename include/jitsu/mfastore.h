@@ -36,20 +36,20 @@
 #include "jitsu/totp.h"
 
 #define MFASTORE_VERSION 1
-#define MFASTORE_DIRNAME "mfa"          /* the store directory under statedir */
+#define MFASTORE_DIRNAME "mfa" /* the store directory under statedir */
 #define MFASTORE_RECOVERY_CODES 10
 #define MFASTORE_SALT_LEN 16
 #define MFASTORE_HASH_LEN 32
-#define MFASTORE_KDF_ITER 20000         /* PBKDF2 rounds for new codes */
-#define MFASTORE_KDF_ITER_MIN 1000      /* accepted range when parsing */
+#define MFASTORE_KDF_ITER 20000    /* PBKDF2 rounds for new codes */
+#define MFASTORE_KDF_ITER_MIN 1000 /* accepted range when parsing */
 #define MFASTORE_KDF_ITER_MAX 1000000
-#define MFASTORE_MAX_FAILS 5            /* consecutive failures before lockout */
-#define MFASTORE_LOCK_BASE 60           /* first lockout, seconds; then doubles */
-#define MFASTORE_LOCK_MAX 3600          /* longest lockout, seconds */
-#define MFASTORE_LEVEL_MAX 32           /* saturation of lockout_level */
-#define MFASTORE_PENDING_TTL 600        /* seconds to confirm an enrollment */
-#define MFASTORE_FILE_MAX 4096          /* bytes in one state file */
-#define MFASTORE_LOCK_WAIT_MS 5000      /* longest wait for the user's lock */
+#define MFASTORE_MAX_FAILS 5       /* consecutive failures before lockout */
+#define MFASTORE_LOCK_BASE 60      /* first lockout, seconds; then doubles */
+#define MFASTORE_LOCK_MAX 3600     /* longest lockout, seconds */
+#define MFASTORE_LEVEL_MAX 32      /* saturation of lockout_level */
+#define MFASTORE_PENDING_TTL 600   /* seconds to confirm an enrollment */
+#define MFASTORE_FILE_MAX 4096     /* bytes in one state file */
+#define MFASTORE_LOCK_WAIT_MS 5000 /* longest wait for the user's lock */
 
 enum mfastore_phase {
 	MFASTORE_PENDING = 1, /* secret issued, not yet confirmed: not enrolled */
@@ -112,13 +112,13 @@ struct mfastore_recovery_codes {
 };
 
 struct mfastore_status {
-	int enrolled;           /* 1: active enrollment */
-	int pending;            /* 1: enrollment begun, not confirmed */
+	int enrolled; /* 1: active enrollment */
+	int pending;  /* 1: enrollment begun, not confirmed */
 	unsigned recovery_left;
 	unsigned fail_count;
 	unsigned lockout_level;
 	int64_t locked_until;
-	unsigned locked_secs;   /* seconds of lockout left at now; 0: not locked */
+	unsigned locked_secs; /* seconds of lockout left at now; 0: not locked */
 };
 
 /*
@@ -136,8 +136,8 @@ struct mfastore_status {
  * Decimals have no sign and no leading zeros. Returns 0 and fills *st, or
  * -EBADMSG with the line and reason in err (never a value). No I/O.
  */
-int mfastore_parse(const char *buf, size_t len, struct mfastore_state *st,
-                   char *err, size_t errlen);
+int mfastore_parse(const char *buf, size_t len, struct mfastore_state *st, char *err,
+		   size_t errlen);
 
 /*
  * Writes st in the format above to buf. Returns the length (no NUL is
@@ -153,15 +153,14 @@ int mfastore_format(const struct mfastore_state *st, char *buf, size_t len);
  * or is group/world accessible, or is not a regular file; another -errno
  * for I/O errors. err receives a message naming the file and the reason.
  */
-int mfastore_load(const char *dir, uid_t uid, struct mfastore_state *st,
-                  char *err, size_t errlen);
+int mfastore_load(const char *dir, uid_t uid, struct mfastore_state *st, char *err, size_t errlen);
 
 /*
  * Atomically replaces DIR/<uid> with st under the user's lock, creating DIR
  * (mode 0700) if missing. Returns 0 or -errno (err says which step failed).
  */
-int mfastore_save(const char *dir, uid_t uid, const struct mfastore_state *st,
-                  char *err, size_t errlen);
+int mfastore_save(const char *dir, uid_t uid, const struct mfastore_state *st, char *err,
+		  size_t errlen);
 
 /*
  * Starts an enrollment: a new secret from the kernel CSPRNG, stored as
@@ -171,9 +170,8 @@ int mfastore_save(const char *dir, uid_t uid, const struct mfastore_state *st,
  * -EBADMSG if the existing state is corrupt; -EINVAL for a bad account;
  * another -errno on I/O errors.
  */
-int mfastore_begin_enroll(const char *dir, uid_t uid, const char *account,
-                          time_t now, struct mfastore_enrollment *out,
-                          char *err, size_t errlen);
+int mfastore_begin_enroll(const char *dir, uid_t uid, const char *account, time_t now,
+			  struct mfastore_enrollment *out, char *err, size_t errlen);
 
 /*
  * Confirms a pending enrollment with one current code typed by the user
@@ -185,9 +183,8 @@ int mfastore_begin_enroll(const char *dir, uid_t uid, const char *account,
  * -ETIMEDOUT if the pending enrollment is older than MFASTORE_PENDING_TTL;
  * -EBADMSG if corrupt; another -errno on I/O errors.
  */
-int mfastore_confirm_enroll(const char *dir, uid_t uid, const char *input,
-                            time_t now, struct mfastore_recovery_codes *codes,
-                            char *err, size_t errlen);
+int mfastore_confirm_enroll(const char *dir, uid_t uid, const char *input, time_t now,
+			    struct mfastore_recovery_codes *codes, char *err, size_t errlen);
 
 /*
  * The whole MFA check for one typed input (NUL-terminated; a TOTP code or a
@@ -199,7 +196,7 @@ int mfastore_confirm_enroll(const char *dir, uid_t uid, const char *input,
  * runs (about 50 ms).
  */
 int mfastore_verify(const char *dir, uid_t uid, const char *input, time_t now,
-                    struct mfastore_verdict *v, char *err, size_t errlen);
+		    struct mfastore_verdict *v, char *err, size_t errlen);
 
 /*
  * Removes the user's state (admin reset) under the user's lock, so the user
@@ -212,8 +209,8 @@ int mfastore_reset(const char *dir, uid_t uid, char *err, size_t errlen);
  * Reports the user's state at time now into *out. Returns 0 (also when not
  * enrolled: out->enrolled == 0), -EBADMSG if corrupt, or -errno.
  */
-int mfastore_status(const char *dir, uid_t uid, time_t now,
-                    struct mfastore_status *out, char *err, size_t errlen);
+int mfastore_status(const char *dir, uid_t uid, time_t now, struct mfastore_status *out, char *err,
+		    size_t errlen);
 
 /* A short name for a result, for logs ("ok", "wrong", "locked", ...). */
 const char *mfastore_result_name(enum mfastore_result r);

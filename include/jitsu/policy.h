@@ -40,34 +40,34 @@ enum policy_action { POLICY_DENY = 0, POLICY_PERMIT = 1 };
 
 struct policy_rule {
 	enum policy_action action;
-	unsigned reqs;        /* POLICY_REQ_* */
-	unsigned approvals;   /* distinct approvers needed; 1 unless `approvals N` */
-	int nobreakglass;     /* break-glass forbidden for this rule */
-	char *ident;          /* user name, or group name when ident_is_group */
+	unsigned reqs;      /* POLICY_REQ_* */
+	unsigned approvals; /* distinct approvers needed; 1 unless `approvals N` */
+	int nobreakglass;   /* break-glass forbidden for this rule */
+	char *ident;        /* user name, or group name when ident_is_group */
 	int ident_is_group;
-	char *target;         /* NULL: any target user (as in doas) */
-	char *cmd;            /* NULL: any command; else an absolute path */
-	char *cmd_canon;      /* realpath of cmd, set by policy_canonicalize() */
-	int has_args;         /* 1: args must equal exactly; 0: any args */
+	char *target;    /* NULL: any target user (as in doas) */
+	char *cmd;       /* NULL: any command; else an absolute path */
+	char *cmd_canon; /* realpath of cmd, set by policy_canonicalize() */
+	int has_args;    /* 1: args must equal exactly; 0: any args */
 	char **args;
 	size_t nargs;
 	int has_hash;
-	uint8_t hash[32];     /* pinned SHA-256 of the binary */
-	unsigned for_secs;    /* session time box; 0: not set */
+	uint8_t hash[32];  /* pinned SHA-256 of the binary */
+	unsigned for_secs; /* session time box; 0: not set */
 	int has_hours;
-	unsigned hours_from;  /* minutes since local midnight, inclusive */
-	unsigned hours_to;    /* exclusive; from > to wraps past midnight */
-	unsigned days_mask;   /* bit d set: weekday d allowed (0 = Sunday); 0: any */
-	char **setenv;        /* "NAME=value" strings */
+	unsigned hours_from; /* minutes since local midnight, inclusive */
+	unsigned hours_to;   /* exclusive; from > to wraps past midnight */
+	unsigned days_mask;  /* bit d set: weekday d allowed (0 = Sunday); 0: any */
+	char **setenv;       /* "NAME=value" strings */
 	size_t nsetenv;
-	unsigned line;        /* line in the file where the rule starts */
+	unsigned line; /* line in the file where the rule starts */
 };
 
 struct policy {
 	struct policy_rule *rules;
 	size_t nrules;
-	char *file;           /* the name given to policy_parse() */
-	uint8_t sha256[32];   /* SHA-256 of the bytes parsed */
+	char *file;         /* the name given to policy_parse() */
+	uint8_t sha256[32]; /* SHA-256 of the bytes parsed */
 };
 
 /* Called once per parse error, in file order. msg has no trailing newline. */
@@ -81,7 +81,7 @@ typedef void (*policy_error_fn)(void *ctx, const char *file, unsigned line, cons
  * Returns -ENOMEM on allocation failure, -EFBIG if len > POLICY_MAX_FILE.
  */
 int policy_parse(const char *text, size_t len, const char *file, struct policy **out,
-                 policy_error_fn on_error, void *ctx);
+		 policy_error_fn on_error, void *ctx);
 
 /*
  * Opens and reads path, then parses it. When trusted_only is set the opened
@@ -91,8 +91,8 @@ int policy_parse(const char *text, size_t len, const char *file, struct policy *
  * problems are reported through on_error with line 0 and return -errno (or
  * -EPERM for unsafe permissions); parse errors return their count as above.
  */
-int policy_load(const char *path, int trusted_only, struct policy **out,
-                policy_error_fn on_error, void *ctx);
+int policy_load(const char *path, int trusted_only, struct policy **out, policy_error_fn on_error,
+		void *ctx);
 
 /*
  * Fills cmd_canon of each rule with realpath(cmd) when that exists and
@@ -106,34 +106,34 @@ void policy_free(struct policy *p);
 
 /* What the evaluator is asked. All strings are NUL-terminated. */
 struct policy_request {
-	const char *user;            /* the caller's login name */
-	const char *const *groups;   /* names of all the caller's groups */
+	const char *user;          /* the caller's login name */
+	const char *const *groups; /* names of all the caller's groups */
 	size_t ngroups;
-	const char *target;          /* target user name */
-	const char *cmd;             /* resolved absolute path of the binary */
-	const char *const *args;     /* argv[1..]: arguments only */
+	const char *target;      /* target user name */
+	const char *cmd;         /* resolved absolute path of the binary */
+	const char *const *args; /* argv[1..]: arguments only */
 	size_t nargs;
-	const uint8_t *sha256;       /* SHA-256 of the binary, or NULL if unknown */
-	int wday;                    /* local weekday, 0 = Sunday */
-	unsigned minute;             /* local minutes since midnight, 0..1439 */
+	const uint8_t *sha256; /* SHA-256 of the binary, or NULL if unknown */
+	int wday;              /* local weekday, 0 = Sunday */
+	unsigned minute;       /* local minutes since midnight, 0..1439 */
 };
 
 struct policy_decision {
-	enum policy_action action;       /* POLICY_DENY when no rule matched */
-	const struct policy_rule *rule;  /* the deciding rule, or NULL */
-	unsigned reqs;                   /* POLICY_REQ_* of the deciding permit rule */
+	enum policy_action action;      /* POLICY_DENY when no rule matched */
+	const struct policy_rule *rule; /* the deciding rule, or NULL */
+	unsigned reqs;                  /* POLICY_REQ_* of the deciding permit rule */
 };
 
 /* Pure: evaluates req against p. Never fails; no match yields a deny. */
 void policy_eval(const struct policy *p, const struct policy_request *req,
-                 struct policy_decision *out);
+		 struct policy_decision *out);
 
 /*
  * Pure: does rule r's identity apply to the caller (user name or one of the
  * groups)? Used by `jitsu -l` to list the caller's rules.
  */
-int policy_rule_applies_to(const struct policy_rule *r, const char *user,
-                           const char *const *groups, size_t ngroups);
+int policy_rule_applies_to(const struct policy_rule *r, const char *user, const char *const *groups,
+			   size_t ngroups);
 
 /*
  * Writes rule r back as one line of policy text, quoted so that parsing it

@@ -26,10 +26,10 @@ enum policy_tok {
 
 struct policy_token {
 	enum policy_tok type;
-	unsigned line;        /* where the token starts (errors: where found) */
-	int quoted;           /* WORD: some quote or escape was used */
-	size_t len;           /* WORD: bytes in text */
-	const char *err;      /* ERROR: static message */
+	unsigned line;                   /* where the token starts (errors: where found) */
+	int quoted;                      /* WORD: some quote or escape was used */
+	size_t len;                      /* WORD: bytes in text */
+	const char *err;                 /* ERROR: static message */
 	char text[POLICY_MAX_TOKEN + 1]; /* WORD: NUL-terminated */
 };
 

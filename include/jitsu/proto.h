@@ -35,47 +35,47 @@
 
 /* Message types. Client to daemon: 1..63; daemon to client: 64..127. */
 enum proto_type {
-	PROTO_REQ_EXEC = 1,  /* struct proto_exec; fds: 0, 1, 2, cwd */
-	PROTO_REQ_LIST = 2,  /* empty */
-	PROTO_SIGNAL = 3,    /* u32 signal to forward to the command */
-	PROTO_RESUME = 4,    /* client is in the foreground again */
-	PROTO_BYE = 5,       /* client restored its terminal and leaves */
-	PROTO_ANSWER = 6,    /* string: the answer to a PROTO_PROMPT */
-	PROTO_CANCEL = 7,    /* empty: give up waiting */
+	PROTO_REQ_EXEC = 1,       /* struct proto_exec; fds: 0, 1, 2, cwd */
+	PROTO_REQ_LIST = 2,       /* empty */
+	PROTO_SIGNAL = 3,         /* u32 signal to forward to the command */
+	PROTO_RESUME = 4,         /* client is in the foreground again */
+	PROTO_BYE = 5,            /* client restored its terminal and leaves */
+	PROTO_ANSWER = 6,         /* string: the answer to a PROTO_PROMPT */
+	PROTO_CANCEL = 7,         /* empty: give up waiting */
 	PROTO_REQ_ENROLL = 8,     /* u32 flags (PROTO_ENROLL_F_*): enroll the caller for MFA */
 	PROTO_REQ_MFA_STATUS = 9, /* empty: the caller's MFA state */
 
-	PROTO_ERROR = 64,    /* u32 proto_err, string message */
-	PROTO_STARTED = 65,  /* u32 pid; fd: pty master when a tty is relayed */
-	PROTO_EXIT = 66,     /* u32 kind (0 exited, 1 signalled), u32 value */
-	PROTO_SUSPEND = 67,  /* u32 signal that stopped the command */
-	PROTO_TEXT = 68,     /* string: text for the user's stdout */
-	PROTO_PROMPT = 69,   /* u32 echo, string prompt */
-	PROTO_NOTICE = 70,   /* string: a status line for the user's stderr */
-	PROTO_OTPAUTH = 71,  /* strings uri, base32 secret, QR text: show once */
+	PROTO_ERROR = 64,   /* u32 proto_err, string message */
+	PROTO_STARTED = 65, /* u32 pid; fd: pty master when a tty is relayed */
+	PROTO_EXIT = 66,    /* u32 kind (0 exited, 1 signalled), u32 value */
+	PROTO_SUSPEND = 67, /* u32 signal that stopped the command */
+	PROTO_TEXT = 68,    /* string: text for the user's stdout */
+	PROTO_PROMPT = 69,  /* u32 echo, string prompt */
+	PROTO_NOTICE = 70,  /* string: a status line for the user's stderr */
+	PROTO_OTPAUTH = 71, /* strings uri, base32 secret, QR text: show once */
 };
 
 /* Error classes in PROTO_ERROR; jitsu(1) maps each to a fixed exit code. */
 enum proto_err {
-	PROTO_E_DENIED = 1,    /* policy said no, or a requirement failed */
-	PROTO_E_NOTFOUND = 2,  /* command not found: 127 */
-	PROTO_E_NOEXEC = 3,    /* not executable or unsafe binary: 126 */
-	PROTO_E_PROTOCOL = 4,  /* malformed message */
-	PROTO_E_INTERNAL = 5,  /* the daemon failed (fork, audit, ...) */
-	PROTO_E_USAGE = 6,     /* a bad request the user can fix */
-	PROTO_E_BUSY = 7,      /* too many connections, or shutting down */
+	PROTO_E_DENIED = 1,   /* policy said no, or a requirement failed */
+	PROTO_E_NOTFOUND = 2, /* command not found: 127 */
+	PROTO_E_NOEXEC = 3,   /* not executable or unsafe binary: 126 */
+	PROTO_E_PROTOCOL = 4, /* malformed message */
+	PROTO_E_INTERNAL = 5, /* the daemon failed (fork, audit, ...) */
+	PROTO_E_USAGE = 6,    /* a bad request the user can fix */
+	PROTO_E_BUSY = 7,     /* too many connections, or shutting down */
 };
 
-#define PROTO_EXEC_F_LIST 0x1u /* reserved */
+#define PROTO_EXEC_F_LIST 0x1u   /* reserved */
 #define PROTO_ENROLL_F_ANSI 0x1u /* draw the QR code with explicit colours */
 
 /* A decoded PROTO_REQ_EXEC. Pointers point into the decoder's buffer. */
 struct proto_exec {
 	uint32_t flags;
-	const char *target;  /* "" means root */
-	const char *reason;  /* "" means none given */
-	uint32_t argc;       /* >= 1 */
-	const char **argv;   /* argc entries plus a NULL; allocated */
+	const char *target; /* "" means root */
+	const char *reason; /* "" means none given */
+	uint32_t argc;      /* >= 1 */
+	const char **argv;  /* argc entries plus a NULL; allocated */
 	uint32_t envc;
 	const char **env;    /* "NAME=value" entries plus a NULL; allocated */
 	uint16_t rows, cols; /* window size of the user's terminal, or 0 */
@@ -124,8 +124,8 @@ struct proto_msg {
  * Retries on EINTR and short writes. Returns 0 or -errno (-EMSGSIZE if the
  * payload is over the cap, -EPIPE if the peer went away).
  */
-int proto_send(int sock, uint8_t type, const void *payload, size_t len,
-               const int *fds, unsigned nfds);
+int proto_send(int sock, uint8_t type, const void *payload, size_t len, const int *fds,
+	       unsigned nfds);
 
 /*
  * Receives one whole message into *m, with at most maxfds descriptors

@@ -23,9 +23,9 @@
 #define RESOLVE_SECURE_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 struct resolved {
-	int fd;               /* O_PATH, close-on-exec; -1 when empty */
-	struct stat st;       /* fstat of fd */
-	char path[PATH_MAX];  /* absolute path without symlinks (from the fd) */
+	int fd;              /* O_PATH, close-on-exec; -1 when empty */
+	struct stat st;      /* fstat of fd */
+	char path[PATH_MAX]; /* absolute path without symlinks (from the fd) */
 };
 
 /*

@@ -24,9 +24,9 @@
 #include <stdint.h>
 #include <time.h>
 
-#define TOTP_SECRET_LEN 20   /* bytes: 160 bits, as RFC 4226 recommends */
-#define TOTP_SECRET_MAX 64   /* longest secret totp_check() accepts */
-#define TOTP_B32_LEN 32      /* base32 of a TOTP_SECRET_LEN secret, no padding */
+#define TOTP_SECRET_LEN 20 /* bytes: 160 bits, as RFC 4226 recommends */
+#define TOTP_SECRET_MAX 64 /* longest secret totp_check() accepts */
+#define TOTP_B32_LEN 32    /* base32 of a TOTP_SECRET_LEN secret, no padding */
 #define TOTP_DIGITS 6
 #define TOTP_STEP 30         /* seconds */
 #define TOTP_WINDOW 1        /* steps accepted either side of the current one */
@@ -39,9 +39,9 @@
  * 12 characters without dashes.
  */
 #define TOTP_RECOVERY_CHARS 12
-#define TOTP_RECOVERY_LEN 14  /* display form with two dashes */
-#define TOTP_INPUT_MAX 64     /* longest typed input looked at */
-#define TOTP_CANON_MAX 13     /* canonical code or recovery code, plus NUL */
+#define TOTP_RECOVERY_LEN 14 /* display form with two dashes */
+#define TOTP_INPUT_MAX 64    /* longest typed input looked at */
+#define TOTP_CANON_MAX 13    /* canonical code or recovery code, plus NUL */
 
 enum totp_input {
 	TOTP_INPUT_CODE = 1,     /* six ASCII digits */
@@ -74,8 +74,7 @@ int totp_base32(const uint8_t *secret, size_t len, char *out, size_t outlen);
  * Returns the length written (NUL-terminated), or -ENOSPC / -EINVAL /
  * -ENOMEM. The caller wipes out: it contains the secret.
  */
-int totp_uri(const uint8_t *secret, size_t len, const char *account, char *out,
-             size_t outlen);
+int totp_uri(const uint8_t *secret, size_t len, const char *account, char *out, size_t outlen);
 
 /*
  * Checks a canonical 6-digit code (as produced by totp_parse_input()) against
@@ -85,8 +84,7 @@ int totp_uri(const uint8_t *secret, size_t len, const char *account, char *out,
  * bytes or now < 0; -EIO if liboath fails. Replay protection (refusing a step
  * already used) is the caller's job: see mfastore_verify().
  */
-int totp_check(const uint8_t *secret, size_t len, const char *code, time_t now,
-               uint64_t *step);
+int totp_check(const uint8_t *secret, size_t len, const char *code, time_t now, uint64_t *step);
 
 /*
  * Parses len bytes typed by a user (need not be NUL-terminated). Spaces and

@@ -22,9 +22,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* seed = 32 bytes of 0x42, start 1795000000, interval 900 */
-static const char corpus_key[] =
-	"4242424242424242424242424242424242424242424242424242424242424242"
-	"000000006afd86c000000384d12627c8";
+static const char corpus_key[] = "4242424242424242424242424242424242424242424242424242424242424242"
+				 "000000006afd86c000000384d12627c8";
 #define FUZZ_NOW (INT64_C(1796000000) * 1000000)
 
 static void check_format(const json_t *obj)
@@ -45,6 +44,8 @@ static void check_strings(const json_t *v)
 	json_t *e;
 	char *b;
 	size_t n;
+	/* json_*_foreach() is a for loop; clang-format would take it for a call. */
+	// clang-format off
 	json_array_foreach(v, i, e) {
 		if (audit_record_decode(e, &b, &n) < 0)
 			continue;
@@ -54,6 +55,7 @@ static void check_strings(const json_t *v)
 		json_decref(again);
 		free(b);
 	}
+	// clang-format on
 }
 
 static void check_rebuild(const struct audit_record *r)
@@ -69,8 +71,9 @@ static void check_rebuild(const struct audit_record *r)
 	}
 	if (audit_record_parse(line, len - 1, &back, err, sizeof err) < 0)
 		abort();
-	json_object_set_new(copy, "hash", json_string(json_string_value(json_object_get(back.obj, "hash"))));
-	if (!json_equal(copy, back.obj) || memcmp(back.hash, hash, sizeof hash))
+	json_object_set_new(copy, "hash",
+			    json_string(json_string_value(json_object_get(back.obj, "hash"))));
+	if (!json_equal(copy, back.obj) || memcmp(back.hash, hash, sizeof hash) != 0)
 		abort();
 	audit_record_free(&back);
 	json_decref(copy);

@@ -32,17 +32,15 @@ static int strv_eq(char **a, char **b, size_t n)
 /* Equal as rules: every field but line and cmd_canon. */
 static int rule_eq(const struct policy_rule *a, const struct policy_rule *b)
 {
-	return a->action == b->action && a->reqs == b->reqs &&
-	       a->approvals == b->approvals && a->nobreakglass == b->nobreakglass &&
-	       str_eq(a->ident, b->ident) && a->ident_is_group == b->ident_is_group &&
-	       str_eq(a->target, b->target) && str_eq(a->cmd, b->cmd) &&
-	       a->has_args == b->has_args && a->nargs == b->nargs &&
+	return a->action == b->action && a->reqs == b->reqs && a->approvals == b->approvals &&
+	       a->nobreakglass == b->nobreakglass && str_eq(a->ident, b->ident) &&
+	       a->ident_is_group == b->ident_is_group && str_eq(a->target, b->target) &&
+	       str_eq(a->cmd, b->cmd) && a->has_args == b->has_args && a->nargs == b->nargs &&
 	       strv_eq(a->args, b->args, a->nargs) && a->has_hash == b->has_hash &&
-	       memcmp(a->hash, b->hash, sizeof a->hash) == 0 &&
-	       a->for_secs == b->for_secs && a->has_hours == b->has_hours &&
-	       a->hours_from == b->hours_from && a->hours_to == b->hours_to &&
-	       a->days_mask == b->days_mask && a->nsetenv == b->nsetenv &&
-	       strv_eq(a->setenv, b->setenv, a->nsetenv);
+	       memcmp(a->hash, b->hash, sizeof a->hash) == 0 && a->for_secs == b->for_secs &&
+	       a->has_hours == b->has_hours && a->hours_from == b->hours_from &&
+	       a->hours_to == b->hours_to && a->days_mask == b->days_mask &&
+	       a->nsetenv == b->nsetenv && strv_eq(a->setenv, b->setenv, a->nsetenv);
 }
 
 /* Builds the request that rule i describes and checks that it is decided
@@ -50,7 +48,7 @@ static int rule_eq(const struct policy_rule *a, const struct policy_rule *b)
 static void check_self_match(const struct policy *p, size_t i)
 {
 	const struct policy_rule *r = &p->rules[i];
-	const char *groups[1] = { r->ident };
+	const char *groups[1] = {r->ident};
 	struct policy_request req = {
 		.user = r->ident_is_group ? "fuzz-nobody-\x01" : r->ident,
 		.groups = groups,
@@ -76,13 +74,20 @@ static void check_self_match(const struct policy *p, size_t i)
 
 static void eval_fixed(const struct policy *p)
 {
-	static const char *const groups[] = { "wheel", "adm" };
-	static const char *const args[] = { "update", "" };
+	static const char *const groups[] = {"wheel", "adm"};
+	static const char *const args[] = {"update", ""};
 	static const uint8_t zero[32];
 	struct policy_request req = {
-		.user = "alice", .groups = groups, .ngroups = 2, .target = "root",
-		.cmd = "/usr/bin/apt", .args = args, .nargs = 1, .sha256 = zero,
-		.wday = 3, .minute = 600,
+		.user = "alice",
+		.groups = groups,
+		.ngroups = 2,
+		.target = "root",
+		.cmd = "/usr/bin/apt",
+		.args = args,
+		.nargs = 1,
+		.sha256 = zero,
+		.wday = 3,
+		.minute = 600,
 	};
 	struct policy_decision d;
 	char buf[64];
@@ -155,7 +160,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	rc = policy_parse((const char *)data, size, "fuzz", &p, count_error, &reported);
 	if (rc > 0 && (p || reported == 0 || reported > POLICY_MAX_ERRORS ||
-	               (rc <= POLICY_MAX_ERRORS && reported != (unsigned)rc)))
+		       (rc <= POLICY_MAX_ERRORS && reported != (unsigned)rc)))
 		abort();
 	if (rc != 0)
 		return 0;

@@ -36,7 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* A decoded request must re-encode to the same bytes. */
 		struct proto_buf b;
 		proto_buf_init(&b);
-		if (proto_exec_encode(&b, &e) != 0 || b.len != size || memcmp(b.data, data, size))
+		if (proto_exec_encode(&b, &e) != 0 || b.len != size ||
+		    memcmp(b.data, data, size) != 0)
 			abort();
 		proto_buf_free(&b);
 		proto_exec_free(&e);

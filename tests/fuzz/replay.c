@@ -61,7 +61,8 @@ int main(int argc, char **argv)
 			if (e->d_name[0] == '.')
 				continue;
 			char path[4096];
-			if (snprintf(path, sizeof path, "%s/%s", argv[i], e->d_name) >= (int)sizeof path)
+			if (snprintf(path, sizeof path, "%s/%s", argv[i], e->d_name) >=
+			    (int)sizeof path)
 				continue;
 			if (replay_file(path) < 0) {
 				closedir(d);

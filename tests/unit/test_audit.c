@@ -87,9 +87,9 @@ static void open_log(struct fx *f, uint64_t max, unsigned keep)
 static uint64_t append_req(struct fx *f, const char *user, int n)
 {
 	char *argv[] = {"/usr/bin/systemctl", "restart", "nginx", NULL};
-	json_t *fields = json_pack("{s:s,s:i,s:s,s:o,s:s}", "user", user, "uid", 1000 + n,
-	                           "target", "root", "argv", audit_record_argv(3, argv),
-	                           "reason", "ticket 42");
+	json_t *fields =
+		json_pack("{s:s,s:i,s:s,s:o,s:s}", "user", user, "uid", 1000 + n, "target", "root",
+			  "argv", audit_record_argv(3, argv), "reason", "ticket 42");
 	uint64_t seq = 0;
 	int r = audit_append(f->l, AUDIT_EV_REQUEST, fields, &seq, f->err, sizeof f->err);
 	json_decref(fields);
@@ -158,21 +158,22 @@ static void free_lines(char **v, size_t n)
 }
 
 static int verify(struct fx *f, const struct audit_vkey *k, size_t nk,
-                  struct audit_verify_report *rep)
+		  struct audit_verify_report *rep)
 {
 	return audit_verify_dir(f->dir, k, nk, fake_now + 1000, rep);
 }
 
 static void assert_ok(struct fx *f, const struct audit_vkey *k, size_t nk,
-                      struct audit_verify_report *rep)
+		      struct audit_verify_report *rep)
 {
 	int r = verify(f, k, nk, rep);
 	if (r)
-		fail_msg("verify: %d: seq %" PRIu64 ": %s (%s)", r, rep->bad_seq, rep->reason, rep->file);
+		fail_msg("verify: %d: seq %" PRIu64 ": %s (%s)", r, rep->bad_seq, rep->reason,
+			 rep->file);
 }
 
-static void assert_bad(struct fx *f, const struct audit_vkey *k, size_t nk,
-                       uint64_t seq, const char *why)
+static void assert_bad(struct fx *f, const struct audit_vkey *k, size_t nk, uint64_t seq,
+		       const char *why)
 {
 	struct audit_verify_report rep;
 	int r = verify(f, k, nk, &rep);
@@ -180,7 +181,7 @@ static void assert_bad(struct fx *f, const struct audit_vkey *k, size_t nk,
 		fail_msg("verify returned %d, expected -EBADMSG (%s)", r, rep.reason);
 	if (rep.bad_seq != seq || !strstr(rep.reason, why))
 		fail_msg("bad seq %" PRIu64 " \"%s\"; expected seq %" PRIu64 " \"%s\"", rep.bad_seq,
-		         rep.reason, seq, why);
+			 rep.reason, seq, why);
 }
 
 static void setup_key(struct fx *f, struct audit_vkey *k, int force)
@@ -202,7 +203,9 @@ static void rechain(char **v, size_t n, size_t from)
 	if (from == 0)
 		memset(prev, 0, sizeof prev);
 	else {
-		assert_int_equal(audit_record_parse(v[from - 1], strlen(v[from - 1]), &r, err, sizeof err), 0);
+		assert_int_equal(
+			audit_record_parse(v[from - 1], strlen(v[from - 1]), &r, err, sizeof err),
+			0);
 		memcpy(prev, r.hash, sizeof prev);
 		audit_record_free(&r);
 	}
@@ -226,6 +229,7 @@ static void poke(char *line, const char *from, const char *to)
 	char *p = strstr(line, from);
 	assert_non_null(p);
 	assert_int_equal(strlen(from), strlen(to));
+	// NOLINTNEXTLINE(bugprone-not-null-terminated-result): overwrites in place, keeps the rest
 	memcpy(p, to, strlen(to));
 }
 
@@ -265,7 +269,8 @@ static void t_bad_input(void **state)
 	assert_non_null(strstr(f->err, "reserved"));
 	json_decref(j);
 	assert_int_equal(audit_append(f->l, "seal", NULL, NULL, f->err, sizeof f->err), -EINVAL);
-	assert_int_equal(audit_append(f->l, "Bad Event", NULL, NULL, f->err, sizeof f->err), -EINVAL);
+	assert_int_equal(audit_append(f->l, "Bad Event", NULL, NULL, f->err, sizeof f->err),
+			 -EINVAL);
 	j = json_integer(3);
 	assert_int_equal(audit_append(f->l, "request", j, NULL, f->err, sizeof f->err), -EINVAL);
 	json_decref(j);
@@ -294,8 +299,8 @@ struct collect {
 	json_t *last;
 };
 
-static int collect_last(const struct audit_record *r, const char *line, size_t len,
-                        const char *why, void *ctx)
+static int collect_last(const struct audit_record *r, const char *line, size_t len, const char *why,
+			void *ctx)
 {
 	struct collect *c = ctx;
 	assert_non_null(r);
@@ -308,15 +313,23 @@ static void t_argv_roundtrip(void **state)
 {
 	struct fx *f = *state;
 	char *argv[] = {
-		"printf", "line1\nline2", "say \"hi\" 'there'", "\xff\xfe invalid \xc3",
-		"trailing\\", "", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "\xed\xa0\x80",
-		"tab\there\r\x1b[31m", "{\"b64\":\"x\"}", NULL,
+		"printf",
+		"line1\nline2",
+		"say \"hi\" 'there'",
+		"\xff\xfe invalid \xc3",
+		"trailing\\",
+		"",
+		"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+		"\xed\xa0\x80",
+		"tab\there\r\x1b[31m",
+		"{\"b64\":\"x\"}",
+		NULL,
 	};
 	int argc = 10;
 	struct collect c = {0};
 	open_log(f, 0, 0);
-	json_t *fields = json_pack("{s:o,s:o}", "argv", audit_record_argv(argc, argv),
-	                           "cwd", audit_record_str("/home/\x80weird"));
+	json_t *fields = json_pack("{s:o,s:o}", "argv", audit_record_argv(argc, argv), "cwd",
+				   audit_record_str("/home/\x80weird"));
 	assert_int_equal(audit_append(f->l, "request", fields, NULL, f->err, sizeof f->err), 0);
 	json_decref(fields);
 	assert_int_equal(audit_verify_each(f->dir, collect_last, &c, f->err, sizeof f->err), 0);
@@ -368,13 +381,13 @@ static void t_format_line(void **state)
 {
 	char *argv[] = {"rm", "-rf", "a b\n\x1b[2J", NULL};
 	char buf[512];
-	json_t *rec = json_pack("{s:s,s:i,s:s,s:s,s:i,s:o,s:s}", "time",
-	                        "2026-11-29T21:36:47.123456Z", "seq", 42, "event", "request",
-	                        "user", "alice", "uid", 1000, "argv", audit_record_argv(3, argv),
-	                        "hash", "00");
+	json_t *rec =
+		json_pack("{s:s,s:i,s:s,s:s,s:i,s:o,s:s}", "time", "2026-11-29T21:36:47.123456Z",
+			  "seq", 42, "event", "request", "user", "alice", "uid", 1000, "argv",
+			  audit_record_argv(3, argv), "hash", "00");
 	assert_int_equal(audit_record_format(rec, buf, sizeof buf), 0);
 	assert_string_equal(buf, "2026-11-29T21:36:47.123456Z #42 request user=alice uid=1000 "
-	                         "argv=[rm -rf \"a b\\n\\x1b[2J\"]");
+				 "argv=[rm -rf \"a b\\n\\x1b[2J\"]");
 	assert_int_equal(audit_record_format(rec, buf, 20), -ENOBUFS);
 	assert_int_equal(strlen(buf), 19);
 	json_decref(rec);
@@ -505,10 +518,11 @@ static uint64_t build_sealed(struct fx *f, struct audit_vkey *k, char *p, size_t
 	for (int i = 0; i < 10; i++)
 		append_req(f, "alice", i); /* 2..11 */
 	fake_now = T0 + EPOCH_US + 1000;
-	append_req(f, "bob", 0);       /* seal 12 (epoch 0), then 13 */
+	append_req(f, "bob", 0); /* seal 12 (epoch 0), then 13 */
 	for (int i = 0; i < 4; i++)
 		append_req(f, "bob", i + 1); /* 14..17 */
-	assert_int_equal(audit_seal_now(f->l, f->err, sizeof f->err), 0); /* 18 */
+	/* seal 18 */
+	assert_int_equal(audit_seal_now(f->l, f->err, sizeof f->err), 0);
 	path_of(f, "audit.log", p, len);
 	return 12;
 }
@@ -573,8 +587,10 @@ static void t_stolen_key(void **state)
 	assert_int_equal(audit_tick(f->l, &next, f->err, sizeof f->err), 0);
 	path_of(f, "seal.key", kp, sizeof kp);
 	char *kf = slurp(kp, &len);
+	// NOLINTNEXTLINE(cert-err34-c): all six fields must convert; the epoch is checked below
 	assert_int_equal(sscanf(kf, "%31s %" SCNu64 " %" SCNu32 " %" SCNu64 " %16s %64s", magic,
-	                        &start, &interval, &epoch, kid, hex), 6);
+				&start, &interval, &epoch, kid, hex),
+			 6);
 	free(kf);
 	assert_int_equal(epoch, 3);
 	assert_int_equal(audit_record_unhex(hex, key, sizeof key), 0);
@@ -587,7 +603,8 @@ static void t_stolen_key(void **state)
 		json_t *seal = json_loads(v[11], 0, NULL);
 		struct audit_record prev;
 		char err[160];
-		assert_int_equal(audit_record_parse(v[10], strlen(v[10]), &prev, err, sizeof err), 0);
+		assert_int_equal(audit_record_parse(v[10], strlen(v[10]), &prev, err, sizeof err),
+				 0);
 		uint64_t e = claim ? epoch : 0;
 		assert_int_equal(audit_record_seal_mac(key, e, 12, prev.hash, kid, mac), 0);
 		audit_record_free(&prev);
@@ -634,7 +651,7 @@ static void t_epoch_tick(void **state)
 	assert_int_equal(rep.seals, 1);
 	assert_int_equal(rep.unsealed, 0);
 	char *key2 = slurp(kp, &len);
-	assert_non_null(strstr(key2, " 900 2 ")); /* now at epoch 2 */
+	assert_non_null(strstr(key2, " 900 2 "));          /* now at epoch 2 */
 	assert_null(strstr(key2, strrchr(key0, ' ') + 1)); /* the old key is gone */
 	/* nothing new: no new seal */
 	assert_int_equal(audit_tick(f->l, &next, f->err, sizeof f->err), 0);
@@ -653,7 +670,8 @@ static void t_rekey(void **state)
 	open_log(f, 0, 0);
 	setup_key(f, &k1, 0);
 	append_req(f, "alice", 1);
-	assert_int_equal(audit_setup_key(f->l, 900, 0, hex, sizeof hex, f->err, sizeof f->err), -EEXIST);
+	assert_int_equal(audit_setup_key(f->l, 900, 0, hex, sizeof hex, f->err, sizeof f->err),
+			 -EEXIST);
 	setup_key(f, &k2, 1); /* seals seq 1-2 with k1 first */
 	append_req(f, "alice", 2);
 	assert_int_equal(audit_seal_now(f->l, f->err, sizeof f->err), 0);
@@ -672,8 +690,8 @@ struct find {
 	json_t *found;
 };
 
-static int find_event(const struct audit_record *r, const char *line, size_t len,
-                      const char *why, void *ctx)
+static int find_event(const struct audit_record *r, const char *line, size_t len, const char *why,
+		      void *ctx)
 {
 	struct find *c = ctx;
 	if (r && !strcmp(r->event, c->event) && !c->found)
@@ -891,12 +909,12 @@ struct tally {
 	unsigned requests;
 };
 
-static int count_child(const struct audit_record *r, const char *line, size_t len,
-                       const char *why, void *ctx)
+static int count_child(const struct audit_record *r, const char *line, size_t len, const char *why,
+		       void *ctx)
 {
 	struct tally *t = ctx;
 	assert_non_null(r);
-	if (strcmp(r->event, "request"))
+	if (strcmp(r->event, "request") != 0)
 		return 0;
 	json_int_t c = json_integer_value(json_object_get(r->obj, "child"));
 	json_int_t k = json_integer_value(json_object_get(r->obj, "n"));
@@ -922,7 +940,8 @@ static void t_concurrent(void **state)
 		if (pids[c] == 0) {
 			char err[256];
 			for (int k = 0; k < PER_PROC; k++) {
-				json_t *j = json_pack("{s:i,s:i,s:s}", "child", c, "n", k, "user", "alice");
+				json_t *j = json_pack("{s:i,s:i,s:s}", "child", c, "n", k, "user",
+						      "alice");
 				if (audit_append(f->l, "request", j, NULL, err, sizeof err) < 0) {
 					fprintf(stderr, "child %d: %s\n", c, err);
 					_exit(1);

@@ -12,7 +12,11 @@
 #include "jitsu/envbuild.h"
 
 static const struct envbuild_target root = {
-	.user = "root", .home = "/root", .shell = "/bin/bash", .caller = "alice", .caller_uid = 1000,
+	.user = "root",
+	.home = "/root",
+	.shell = "/bin/bash",
+	.caller = "alice",
+	.caller_uid = 1000,
 };
 
 static const char *get(char **env, const char *name)
@@ -40,11 +44,28 @@ static void test_allowed(void **state)
 static void test_refused(void **state)
 {
 	const char *bad[] = {
-		"LD_PRELOAD=/tmp/x.so", "LD_LIBRARY_PATH=/tmp", "PATH=/tmp", "BASH_ENV=/tmp/x",
-		"ENV=/tmp/x", "IFS= ", "PYTHONPATH=/tmp", "PERL5LIB=/tmp", "HOME=/tmp",
-		"TERM=", "TERM=../../tmp/t", "TERM=a b", "LANG=../../tmp", "LC_ALL=/tmp/loc",
-		"LC_=C", "LC_all=C", "TZ=/etc/shadow", "TZ=../../etc/shadow",
-		"TZ=:/usr/share/zoneinfo/../../../etc/shadow", "TZ=", "TERM", "=x",
+		"LD_PRELOAD=/tmp/x.so",
+		"LD_LIBRARY_PATH=/tmp",
+		"PATH=/tmp",
+		"BASH_ENV=/tmp/x",
+		"ENV=/tmp/x",
+		"IFS= ",
+		"PYTHONPATH=/tmp",
+		"PERL5LIB=/tmp",
+		"HOME=/tmp",
+		"TERM=",
+		"TERM=../../tmp/t",
+		"TERM=a b",
+		"LANG=../../tmp",
+		"LC_ALL=/tmp/loc",
+		"LC_=C",
+		"LC_all=C",
+		"TZ=/etc/shadow",
+		"TZ=../../etc/shadow",
+		"TZ=:/usr/share/zoneinfo/../../../etc/shadow",
+		"TZ=",
+		"TERM",
+		"=x",
 		"NO_COLOR=../x",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -56,13 +77,13 @@ static void test_refused(void **state)
 static void test_build_fixed_and_filtered(void **state)
 {
 	const char *offered[] = {"TERM=vt100", "LD_PRELOAD=/x", "PATH=/evil", "HOME=/home/alice",
-	                         "TERM=xterm"};
+				 "TERM=xterm"};
 	char **env;
 	assert_int_equal(envbuild(offered, 5, &root, NULL, 0, &env), 0);
 	assert_string_equal(get(env, "TERM"), "xterm");
 	assert_null(get(env, "LD_PRELOAD"));
 	assert_string_equal(get(env, "PATH"),
-	                    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+			    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
 	assert_string_equal(get(env, "HOME"), "/root");
 	assert_string_equal(get(env, "USER"), "root");
 	assert_string_equal(get(env, "LOGNAME"), "root");

@@ -39,8 +39,10 @@ static int setup(void **state)
 	if (!c)
 		return -1;
 	strcpy(c->root, "/tmp/jitsu-test-mfa-XXXXXX");
-	if (!mkdtemp(c->root))
+	if (!mkdtemp(c->root)) {
+		free(c);
 		return -1;
+	}
 	snprintf(c->dir, sizeof c->dir, "%s/mfa", c->root);
 	*state = c;
 	return 0;
@@ -64,8 +66,9 @@ static int teardown(void **state)
 
 static void code_at(const uint8_t *secret, time_t t, char out[7])
 {
-	assert_int_equal(oath_totp_generate((const char *)secret, TOTP_SECRET_LEN, t, 30, 0, 6, out),
-	                 OATH_OK);
+	assert_int_equal(
+		oath_totp_generate((const char *)secret, TOTP_SECRET_LEN, t, 30, 0, 6, out),
+		OATH_OK);
 }
 
 /* A 6-digit code that matches none of the steps around t. */
@@ -77,7 +80,7 @@ static void wrong_code_at(const uint8_t *secret, time_t t, char out[7])
 	code_at(secret, t + 30, d);
 	for (unsigned n = 0;; n++) {
 		snprintf(out, 7, "%06u", n);
-		if (strcmp(out, a) && strcmp(out, b) && strcmp(out, d))
+		if (strcmp(out, a) != 0 && strcmp(out, b) != 0 && strcmp(out, d) != 0)
 			return;
 	}
 }
@@ -94,22 +97,25 @@ static void decode_secret(const char *b32, uint8_t secret[TOTP_SECRET_LEN])
 
 /* Enrolls uid at time now; returns the secret and the recovery codes. */
 static void enroll(struct ctx *c, uid_t uid, time_t now, uint8_t secret[TOTP_SECRET_LEN],
-                   struct mfastore_recovery_codes *codes)
+		   struct mfastore_recovery_codes *codes)
 {
 	struct mfastore_enrollment e;
 	struct mfastore_recovery_codes tmp;
 	char code[7];
 
-	assert_int_equal(mfastore_begin_enroll(c->dir, uid, "alice@host", now, &e, c->err, sizeof c->err), 0);
+	assert_int_equal(
+		mfastore_begin_enroll(c->dir, uid, "alice@host", now, &e, c->err, sizeof c->err),
+		0);
 	decode_secret(e.secret_b32, secret);
 	code_at(secret, now, code);
 	assert_int_equal(mfastore_confirm_enroll(c->dir, uid, code, now, codes ? codes : &tmp,
-	                                         c->err, sizeof c->err), 0);
+						 c->err, sizeof c->err),
+			 0);
 	mfastore_enrollment_wipe(&e);
 }
 
 static enum mfastore_result verify(struct ctx *c, uid_t uid, const char *input, time_t now,
-                                   struct mfastore_verdict *v)
+				   struct mfastore_verdict *v)
 {
 	int rc = mfastore_verify(c->dir, uid, input, now, v, c->err, sizeof c->err);
 	if (v->result == MFASTORE_STORE_ERROR)
@@ -130,7 +136,9 @@ static void test_enroll_confirm(void **state)
 	char code[7], bad[7];
 
 	char b32[TOTP_B32_LEN + 1];
-	assert_int_equal(mfastore_begin_enroll(c->dir, ALICE, "alice@host", T0, &e, c->err, sizeof c->err), 0);
+	assert_int_equal(
+		mfastore_begin_enroll(c->dir, ALICE, "alice@host", T0, &e, c->err, sizeof c->err),
+		0);
 	assert_non_null(strstr(e.uri, "otpauth://totp/jitsu:alice@host?secret="));
 	assert_non_null(strstr(e.uri, e.secret_b32));
 	decode_secret(e.secret_b32, secret);
@@ -144,13 +152,19 @@ static void test_enroll_confirm(void **state)
 	assert_int_equal(verify(c, ALICE, code, T0, &v), MFASTORE_NOT_ENROLLED);
 
 	wrong_code_at(secret, T0, bad);
-	assert_int_equal(mfastore_confirm_enroll(c->dir, ALICE, bad, T0, &codes, c->err, sizeof c->err), -EACCES);
-	assert_int_equal(mfastore_confirm_enroll(c->dir, ALICE, "abcd-efgh-jkmn", T0, &codes, c->err, sizeof c->err), -EINVAL);
-	assert_int_equal(mfastore_confirm_enroll(c->dir, ALICE, code, T0, &codes, c->err, sizeof c->err), 0);
+	assert_int_equal(
+		mfastore_confirm_enroll(c->dir, ALICE, bad, T0, &codes, c->err, sizeof c->err),
+		-EACCES);
+	assert_int_equal(mfastore_confirm_enroll(c->dir, ALICE, "abcd-efgh-jkmn", T0, &codes,
+						 c->err, sizeof c->err),
+			 -EINVAL);
+	assert_int_equal(
+		mfastore_confirm_enroll(c->dir, ALICE, code, T0, &codes, c->err, sizeof c->err), 0);
 
 	for (int i = 0; i < MFASTORE_RECOVERY_CODES; i++) {
 		char canon[TOTP_CANON_MAX];
-		assert_int_equal(totp_parse_input(codes.code[i], strlen(codes.code[i]), canon), TOTP_INPUT_RECOVERY);
+		assert_int_equal(totp_parse_input(codes.code[i], strlen(codes.code[i]), canon),
+				 TOTP_INPUT_RECOVERY);
 		for (int j = 0; j < i; j++)
 			assert_string_not_equal(codes.code[i], codes.code[j]);
 	}
@@ -161,10 +175,14 @@ static void test_enroll_confirm(void **state)
 	/* The confirming code's step is used. */
 	assert_int_equal(verify(c, ALICE, code, T0, &v), MFASTORE_REPLAY);
 	/* Enrolled: no second enrollment and no second confirmation. */
-	assert_int_equal(mfastore_begin_enroll(c->dir, ALICE, "alice@host", T0, &e, c->err, sizeof c->err), -EEXIST);
+	assert_int_equal(
+		mfastore_begin_enroll(c->dir, ALICE, "alice@host", T0, &e, c->err, sizeof c->err),
+		-EEXIST);
 	assert_string_equal(e.secret_b32, "");
 	assert_null(strstr(c->err, b32));
-	assert_int_equal(mfastore_confirm_enroll(c->dir, ALICE, code, T0, &codes, c->err, sizeof c->err), -EALREADY);
+	assert_int_equal(
+		mfastore_confirm_enroll(c->dir, ALICE, code, T0, &codes, c->err, sizeof c->err),
+		-EALREADY);
 	assert_null(strstr(c->err, b32));
 }
 
@@ -177,16 +195,26 @@ static void test_pending_expires(void **state)
 	char code[7];
 	time_t late = T0 + MFASTORE_PENDING_TTL + 30;
 
-	assert_int_equal(mfastore_confirm_enroll(c->dir, ALICE, "123456", T0, &codes, c->err, sizeof c->err), -ENOENT);
-	assert_int_equal(mfastore_begin_enroll(c->dir, ALICE, "alice@host", T0, &e, c->err, sizeof c->err), 0);
+	assert_int_equal(
+		mfastore_confirm_enroll(c->dir, ALICE, "123456", T0, &codes, c->err, sizeof c->err),
+		-ENOENT);
+	assert_int_equal(
+		mfastore_begin_enroll(c->dir, ALICE, "alice@host", T0, &e, c->err, sizeof c->err),
+		0);
 	decode_secret(e.secret_b32, secret);
 	code_at(secret, late, code);
-	assert_int_equal(mfastore_confirm_enroll(c->dir, ALICE, code, late, &codes, c->err, sizeof c->err), -ETIMEDOUT);
+	assert_int_equal(
+		mfastore_confirm_enroll(c->dir, ALICE, code, late, &codes, c->err, sizeof c->err),
+		-ETIMEDOUT);
 	/* A new begin replaces the pending secret. */
-	assert_int_equal(mfastore_begin_enroll(c->dir, ALICE, "alice@host", late, &e, c->err, sizeof c->err), 0);
+	assert_int_equal(
+		mfastore_begin_enroll(c->dir, ALICE, "alice@host", late, &e, c->err, sizeof c->err),
+		0);
 	decode_secret(e.secret_b32, secret);
 	code_at(secret, late, code);
-	assert_int_equal(mfastore_confirm_enroll(c->dir, ALICE, code, late, &codes, c->err, sizeof c->err), 0);
+	assert_int_equal(
+		mfastore_confirm_enroll(c->dir, ALICE, code, late, &codes, c->err, sizeof c->err),
+		0);
 }
 
 static void test_right_wrong_replay(void **state)
@@ -239,7 +267,8 @@ static void test_earlier_step_after_later(void **state)
 	assert_int_equal(verify(c, ALICE, now_code, t + 10, &v), MFASTORE_REPLAY);
 }
 
-static void fail_n(struct ctx *c, const uint8_t *secret, int n, time_t t, struct mfastore_verdict *v)
+static void fail_n(struct ctx *c, const uint8_t *secret, int n, time_t t,
+		   struct mfastore_verdict *v)
 {
 	char bad[7];
 	wrong_code_at(secret, t, bad);
@@ -338,7 +367,8 @@ static void test_lock_clamped_when_clock_goes_back(void **state)
 	assert_int_equal(mfastore_save(c->dir, ALICE, &st, c->err, sizeof c->err), 0);
 	assert_int_equal(verify(c, ALICE, "000000", t, &v), MFASTORE_LOCKED);
 	assert_int_equal(v.locked_secs, MFASTORE_LOCK_MAX);
-	assert_int_equal(verify(c, ALICE, "000000", t + MFASTORE_LOCK_MAX - 1, &v), MFASTORE_LOCKED);
+	assert_int_equal(verify(c, ALICE, "000000", t + MFASTORE_LOCK_MAX - 1, &v),
+			 MFASTORE_LOCKED);
 	assert_int_equal(v.locked_secs, 1);
 	mfastore_state_wipe(&st);
 }
@@ -359,16 +389,19 @@ static void test_recovery_once(void **state)
 	assert_int_equal(v.fail_count, 0);
 
 	/* Case, dashes and spaces do not matter. */
-	for (size_t i = 0; i <= TOTP_RECOVERY_LEN; i++)
-		upper[i] = (char)(codes.code[7][i] >= 'a' && codes.code[7][i] <= 'z' ?
-		                  codes.code[7][i] - 32 : codes.code[7][i]);
+	for (size_t i = 0; i <= TOTP_RECOVERY_LEN; i++) {
+		char ch = codes.code[7][i];
+		upper[i] = (char)(ch >= 'a' && ch <= 'z' ? ch - 32 : ch);
+	}
 	assert_int_equal(verify(c, ALICE, upper, t, &v), MFASTORE_OK_RECOVERY);
-	assert_int_equal(totp_parse_input(codes.code[8], TOTP_RECOVERY_LEN, plain), TOTP_INPUT_RECOVERY);
+	assert_int_equal(totp_parse_input(codes.code[8], TOTP_RECOVERY_LEN, plain),
+			 TOTP_INPUT_RECOVERY);
 	assert_int_equal(verify(c, ALICE, plain, t, &v), MFASTORE_OK_RECOVERY);
 	assert_int_equal(v.recovery_left, 7);
 
 	/* A well-formed unknown code is a counted failure. */
-	const char *guess = strcmp(codes.code[0], "zzzz-zzzz-zzzz") ? "zzzz-zzzz-zzzz" : "yyyy-yyyy-yyyy";
+	const char *guess =
+		strcmp(codes.code[0], "zzzz-zzzz-zzzz") ? "zzzz-zzzz-zzzz" : "yyyy-yyyy-yyyy";
 	assert_int_equal(verify(c, ALICE, guess, t, &v), MFASTORE_WRONG);
 	assert_int_equal(v.fail_count, 1);
 
@@ -406,7 +439,7 @@ static void test_not_enrolled(void **state)
 	assert_int_equal(mfastore_load(c->dir, ALICE, &s, c->err, sizeof c->err), -ENOENT);
 	/* No lock file is left behind for a user who is not enrolled. */
 	char lock[160];
-	snprintf(lock, sizeof lock, "%s/%u.lock", c->dir, ALICE);
+	snprintf(lock, sizeof lock, "%s/%u.lock", c->dir, (unsigned)ALICE);
 	assert_int_equal(access(lock, F_OK), -1);
 }
 
@@ -439,7 +472,7 @@ static void test_corrupt_fails_closed(void **state)
 
 	enroll(c, ALICE, T0, sa, NULL);
 	enroll(c, BOB, T0, sb, NULL);
-	snprintf(path, sizeof path, "%s/%u", c->dir, ALICE);
+	snprintf(path, sizeof path, "%s/%u", c->dir, (unsigned)ALICE);
 	int fd = open(path, O_RDONLY);
 	ssize_t len = read(fd, buf, sizeof buf);
 	close(fd);
@@ -474,7 +507,9 @@ static void test_corrupt_fails_closed(void **state)
 	write_file(path, "x", 1, 0600);
 
 	/* No re-enrollment over a corrupt file. */
-	assert_int_equal(mfastore_begin_enroll(c->dir, ALICE, "alice@host", T0, &e, c->err, sizeof c->err), -EBADMSG);
+	assert_int_equal(
+		mfastore_begin_enroll(c->dir, ALICE, "alice@host", T0, &e, c->err, sizeof c->err),
+		-EBADMSG);
 
 	/* Bob is unaffected. */
 	code_at(sb, T0 + 60, code);
@@ -496,7 +531,8 @@ static void test_unsafe_dir(void **state)
 
 	enroll(c, ALICE, T0, secret, NULL);
 	assert_int_equal(chmod(c->dir, 0755), 0);
-	assert_int_equal(mfastore_verify(c->dir, ALICE, "123456", T0, &v, c->err, sizeof c->err), -EPERM);
+	assert_int_equal(mfastore_verify(c->dir, ALICE, "123456", T0, &v, c->err, sizeof c->err),
+			 -EPERM);
 	assert_int_equal(v.result, MFASTORE_STORE_ERROR);
 	assert_int_equal(chmod(c->dir, 0700), 0);
 }
@@ -520,10 +556,10 @@ static void test_modes_and_no_temp_files(void **state)
 
 	assert_int_equal(stat(c->dir, &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0700);
-	snprintf(path, sizeof path, "%s/%u", c->dir, ALICE);
+	snprintf(path, sizeof path, "%s/%u", c->dir, (unsigned)ALICE);
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0600);
-	snprintf(path, sizeof path, "%s/%u.lock", c->dir, ALICE);
+	snprintf(path, sizeof path, "%s/%u.lock", c->dir, (unsigned)ALICE);
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0600);
 
@@ -543,14 +579,15 @@ static void test_modes_and_no_temp_files(void **state)
 
 	/* The recovery codes are not in the file in clear. */
 	char buf[MFASTORE_FILE_MAX + 1], canon[TOTP_CANON_MAX];
-	snprintf(path, sizeof path, "%s/%u", c->dir, ALICE);
+	snprintf(path, sizeof path, "%s/%u", c->dir, (unsigned)ALICE);
 	int fd = open(path, O_RDONLY);
 	ssize_t len = read(fd, buf, sizeof buf - 1);
 	close(fd);
 	assert_true(len > 0);
 	buf[len] = '\0';
 	for (int i = 0; i < MFASTORE_RECOVERY_CODES; i++) {
-		assert_int_equal(totp_parse_input(codes.code[i], TOTP_RECOVERY_LEN, canon), TOTP_INPUT_RECOVERY);
+		assert_int_equal(totp_parse_input(codes.code[i], TOTP_RECOVERY_LEN, canon),
+				 TOTP_INPUT_RECOVERY);
 		assert_null(strstr(buf, canon));
 		assert_null(strstr(buf, codes.code[i]));
 	}
@@ -602,7 +639,9 @@ static void test_reset(void **state)
 	assert_int_equal(mfastore_status(c->dir, ALICE, T0, &st, c->err, sizeof c->err), 0);
 	assert_int_equal(st.enrolled, 0);
 	assert_int_equal(mfastore_reset(c->dir, ALICE, c->err, sizeof c->err), -ENOENT);
-	assert_int_equal(mfastore_begin_enroll(c->dir, ALICE, "alice@host", T0, &e, c->err, sizeof c->err), 0);
+	assert_int_equal(
+		mfastore_begin_enroll(c->dir, ALICE, "alice@host", T0, &e, c->err, sizeof c->err),
+		0);
 }
 
 /* ---- the file format ---- */
@@ -707,7 +746,8 @@ static void test_parse_strict(void **state)
 	char *last = buf + n - 1;
 	while (last[-1] != '\n')
 		last--;
-	assert_int_equal(mfastore_parse(buf, (size_t)(last - buf), &st, c->err, sizeof c->err), -EBADMSG);
+	assert_int_equal(mfastore_parse(buf, (size_t)(last - buf), &st, c->err, sizeof c->err),
+			 -EBADMSG);
 	assert_int_equal(mfastore_parse(buf, (size_t)n - 1, &st, c->err, sizeof c->err), -EBADMSG);
 	assert_int_equal(mfastore_parse(buf, (size_t)n, &st, c->err, sizeof c->err), 0);
 	/* An embedded NUL. */

@@ -53,7 +53,7 @@ static void on_error(void *ctx, const char *file, unsigned line, const char *msg
 
 static struct policy *parse_len(const char *text, size_t len)
 {
-	struct errors e = { 0 };
+	struct errors e = {0};
 	struct policy *p = NULL;
 	int rc = policy_parse(text, len, "test.conf", &p, on_error, &e);
 
@@ -167,7 +167,8 @@ static void lex_double_quotes_group_a_word(void **state)
 
 static void lex_escapes_inside_quotes(void **state)
 {
-	struct policy *p = parse("permit alice cmd /bin/echo args \"a\\\"b\" \"c\\\\d\" \"\\x\" \"#{}\"");
+	struct policy *p =
+		parse("permit alice cmd /bin/echo args \"a\\\"b\" \"c\\\\d\" \"\\x\" \"#{}\"");
 	const struct policy_rule *r = &p->rules[0];
 
 	assert_int_equal(r->nargs, 4);
@@ -194,9 +195,9 @@ static void lex_backslash_outside_quotes(void **state)
 static void lex_comments(void **state)
 {
 	struct policy *p = parse("# a comment\n"
-	                         "permit alice # trailing \" unbalanced\n"
-	                         "   # indented comment\n"
-	                         "permit bob cmd /bin/echo args \"#not\" x#y\n");
+				 "permit alice # trailing \" unbalanced\n"
+				 "   # indented comment\n"
+				 "permit bob cmd /bin/echo args \"#not\" x#y\n");
 
 	assert_int_equal(p->nrules, 2);
 	assert_int_equal(p->rules[0].line, 2);
@@ -219,7 +220,7 @@ static void lex_comment_has_no_continuation(void **state)
 static void lex_line_continuation(void **state)
 {
 	struct policy *p = parse("permit mfa \\\n  alice \\\n  cmd /bin/l\\\ns\n"
-	                         "permit bob\n");
+				 "permit bob\n");
 
 	assert_int_equal(p->nrules, 2);
 	assert_int_equal(p->rules[0].line, 1);
@@ -232,8 +233,8 @@ static void lex_line_continuation(void **state)
 static void lex_crlf_line_endings(void **state)
 {
 	struct policy *p = parse("permit alice\r\n"
-	                         "permit bob cmd /bin/ls \\\r\n args -l\r\n"
-	                         "permit carol cmd /bin/a\rb\r\n");
+				 "permit bob cmd /bin/ls \\\r\n args -l\r\n"
+				 "permit carol cmd /bin/a\rb\r\n");
 
 	assert_int_equal(p->nrules, 3);
 	assert_string_equal(p->rules[1].cmd, "/bin/ls");
@@ -323,7 +324,8 @@ static void lex_quoted_keyword_is_a_name(void **state)
 
 static void lex_newline_inside_quotes_needs_backslash(void **state)
 {
-	struct policy *p = parse("permit alice cmd /bin/echo args \"a\\\nb\" \"c\\\rd\"\npermit bob\n");
+	struct policy *p =
+		parse("permit alice cmd /bin/echo args \"a\\\nb\" \"c\\\rd\"\npermit bob\n");
 
 	assert_string_equal(p->rules[0].args[0], "a\nb");
 	assert_string_equal(p->rules[0].args[1], "c\rd");
@@ -389,10 +391,12 @@ static void parse_group_identity(void **state)
 
 static void parse_every_option(void **state)
 {
-	struct policy *p = parse(
-		"permit mfa approvals 3 reason nobreakglass for 1h30m hours 22:00-06:00 "
-		"days mon-fri hash sha256:00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff "
-		"setenv { PATH=/bin -HOME EMPTY= } :ops as postgres cmd /usr/bin/psql args -c \"select 1\"\n");
+	struct policy *p =
+		parse("permit mfa approvals 3 reason nobreakglass for 1h30m hours 22:00-06:00 "
+		      "days mon-fri hash "
+		      "sha256:00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff "
+		      "setenv { PATH=/bin -HOME EMPTY= } :ops as postgres cmd /usr/bin/psql args "
+		      "-c \"select 1\"\n");
 	const struct policy_rule *r = &p->rules[0];
 
 	assert_int_equal(r->reqs, POLICY_REQ_MFA | POLICY_REQ_APPROVAL | POLICY_REQ_REASON);
@@ -420,9 +424,9 @@ static void parse_every_option(void **state)
 static void parse_approval_options(void **state)
 {
 	struct policy *p = parse("permit approval alice\n"
-	                         "permit approvals 16 bob\n"
-	                         "permit approval approvals 2 carol\n"
-	                         "permit approvals 2 approval dave\n");
+				 "permit approvals 16 bob\n"
+				 "permit approval approvals 2 carol\n"
+				 "permit approvals 2 approval dave\n");
 
 	assert_int_equal(p->rules[0].reqs, POLICY_REQ_APPROVAL);
 	assert_int_equal(p->rules[0].approvals, 1);
@@ -459,14 +463,17 @@ static void parse_hash_errors(void **state)
 
 static void parse_durations(void **state)
 {
-	static const struct { const char *in; unsigned secs; } good[] = {
-		{ "90s", 90 }, { "15m", 900 }, { "2h", 7200 }, { "1h30m", 5400 },
-		{ "1d", 86400 }, { "90", 90 }, { "7d", 604800 }, { "1d2h3m4s", 93784 },
-		{ "604800", 604800 }, { "0h1s", 1 },
+	static const struct {
+		const char *in;
+		unsigned secs;
+	} good[] = {
+		{"90s", 90}, {"15m", 900},   {"2h", 7200},        {"1h30m", 5400},    {"1d", 86400},
+		{"90", 90},  {"7d", 604800}, {"1d2h3m4s", 93784}, {"604800", 604800}, {"0h1s", 1},
 	};
 	static const char *const bad[] = {
-		"0", "0s", "8d", "604801", "6d24h1s", "99999999999999999999999s",
-		"1h30", "30m1h", "1h1h", "h", "1x", "-5m", "1.5h", "1H", "",
+		"0",    "0s",    "8d",   "604801", "6d24h1s", "99999999999999999999999s",
+		"1h30", "30m1h", "1h1h", "h",      "1x",      "-5m",
+		"1.5h", "1H",    "",
 	};
 	char text[128];
 
@@ -485,7 +492,7 @@ static void parse_durations(void **state)
 static void parse_hours_window(void **state)
 {
 	struct policy *p = parse("permit hours 09:00-17:30 a\npermit hours 00:00-24:00 b\n"
-	                         "permit hours 23:59-00:00 c\n");
+				 "permit hours 23:59-00:00 c\n");
 
 	assert_int_equal(p->rules[0].hours_from, 540);
 	assert_int_equal(p->rules[0].hours_to, 1050);
@@ -493,8 +500,8 @@ static void parse_hours_window(void **state)
 	assert_int_equal(p->rules[2].hours_from, 1439);
 	policy_free(p);
 	static const char *const bad[] = {
-		"09:00-09:00", "24:00-01:00", "9:00-17:00", "09:00-17:60", "25:00-01:00",
-		"09:00-24:01", "09:00", "09:00_17:00", "09:00-17:00x", "aa:bb-cc:dd",
+		"09:00-09:00", "24:00-01:00", "9:00-17:00",  "09:00-17:60",  "25:00-01:00",
+		"09:00-24:01", "09:00",       "09:00_17:00", "09:00-17:00x", "aa:bb-cc:dd",
 	};
 	char text[128];
 
@@ -506,10 +513,13 @@ static void parse_hours_window(void **state)
 
 static void parse_days_spec(void **state)
 {
-	static const struct { const char *in; unsigned mask; } good[] = {
-		{ "mon-fri", 0x3e }, { "sat,sun", 0x41 }, { "mon,wed-fri", 0x3a },
-		{ "fri-mon", 0x63 }, { "SUN", 0x01 }, { "Tue-Tue", 0x04 },
-		{ "mon-sun", 0x7f }, { "sun-sat", 0x7f }, { "mon,mon", 0x02 },
+	static const struct {
+		const char *in;
+		unsigned mask;
+	} good[] = {
+		{"mon-fri", 0x3e}, {"sat,sun", 0x41}, {"mon,wed-fri", 0x3a},
+		{"fri-mon", 0x63}, {"SUN", 0x01},     {"Tue-Tue", 0x04},
+		{"mon-sun", 0x7f}, {"sun-sat", 0x7f}, {"mon,mon", 0x02},
 	};
 	static const char *const bad[] = {
 		"funday", "mon,", ",mon", "mon-", "mon-tue-wed", "monday", "mo", "mon,,tue",
@@ -538,7 +548,8 @@ static void parse_setenv_errors(void **state)
 	expect_error("permit setenv { NAME } alice", 1, "bad setenv entry");
 	expect_error("permit setenv { A=1 -A } alice", 1, "duplicate setenv name");
 	expect_error("permit setenv A=1 alice", 1, "expected '{' after 'setenv'");
-	expect_error("permit setenv { A=1\npermit bob", 1, "expected '}' to close 'setenv', got end of line");
+	expect_error("permit setenv { A=1\npermit bob", 1,
+		     "expected '}' to close 'setenv', got end of line");
 	expect_error("permit setenv { A=1 { B=2 } } alice", 1, "got '{'");
 
 	char text[2048] = "permit setenv {";
@@ -563,20 +574,20 @@ static void parse_duplicate_option(void **state)
 static void parse_deny_rejects_permit_options(void **state)
 {
 	static const char *const opts[] = {
-		"mfa", "approval", "approvals 2", "reason", "for 1h", "setenv { A=1 }",
-		"nobreakglass",
+		"mfa",    "approval",       "approvals 2",  "reason",
+		"for 1h", "setenv { A=1 }", "nobreakglass",
 	};
 	char text[128], want[64];
 
 	for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
 		snprintf(text, sizeof text, "deny %s alice", opts[i]);
 		snprintf(want, sizeof want, "option '%.*s' makes no sense with deny",
-		         (int)strcspn(opts[i], " "), opts[i]);
+			 (int)strcspn(opts[i], " "), opts[i]);
 		expect_error(text, 1, want);
 	}
 	struct policy *p = parse("deny hours 22:00-06:00 days sat,sun hash sha256:"
-	                         "0000000000000000000000000000000000000000000000000000000000000000 "
-	                         "alice cmd /bin/sh\n");
+				 "0000000000000000000000000000000000000000000000000000000000000000 "
+				 "alice cmd /bin/sh\n");
 	assert_true(p->rules[0].has_hours && p->rules[0].has_hash && p->rules[0].days_mask);
 	policy_free(p);
 }
@@ -598,7 +609,7 @@ static void parse_cmd_must_be_absolute(void **state)
 static void parse_args_exact_and_zero(void **state)
 {
 	struct policy *p = parse("permit alice cmd /bin/ls args\npermit bob cmd /bin/ls\n"
-	                         "permit carol cmd /bin/ls args as cmd args mfa\n");
+				 "permit carol cmd /bin/ls args as cmd args mfa\n");
 
 	assert_true(p->rules[0].has_args);
 	assert_int_equal(p->rules[0].nargs, 0);
@@ -645,13 +656,13 @@ static void parse_many_errors_all_reported(void **state)
 {
 	struct errors e;
 	const char *text = "permit alice\n"
-	                   "permit bogus alice\n"
-	                   "# fine\n"
-	                   "deny mfa bob\n"
-	                   "permit carol \\\n"
-	                   "  cmd relative\n"
-	                   "permit dave cmd /bin/ls args \"open\n"
-	                   "permit erin\n";
+			   "permit bogus alice\n"
+			   "# fine\n"
+			   "deny mfa bob\n"
+			   "permit carol \\\n"
+			   "  cmd relative\n"
+			   "permit dave cmd /bin/ls args \"open\n"
+			   "permit erin\n";
 
 	assert_int_equal(parse_bad(text, &e), 4);
 	assert_int_equal(e.n, 4);
@@ -766,7 +777,7 @@ static void eval_no_match_denies(void **state)
 static void eval_last_match_wins(void **state)
 {
 	struct policy *p = parse("permit alice\ndeny alice cmd /usr/bin/apt\npermit :x\n"
-	                         "permit mfa alice cmd /usr/bin/apt args update\n");
+				 "permit mfa alice cmd /usr/bin/apt args update\n");
 	struct policy_request req = request();
 	struct policy_decision d = eval(p, &req);
 
@@ -776,7 +787,7 @@ static void eval_last_match_wins(void **state)
 	d = eval(p, &req);
 	assert_int_equal(d.action, POLICY_PERMIT);
 	assert_ptr_equal(d.rule, &p->rules[0]);
-	static const char *const args[] = { "update" };
+	static const char *const args[] = {"update"};
 	req.cmd = "/usr/bin/apt";
 	req.args = args;
 	req.nargs = 1;
@@ -789,7 +800,7 @@ static void eval_last_match_wins(void **state)
 static void eval_group_rules(void **state)
 {
 	struct policy *p = parse("permit reason :wheel\n");
-	static const char *const groups[] = { "users", "wheel" };
+	static const char *const groups[] = {"users", "wheel"};
 	struct policy_request req = request();
 
 	assert_int_equal(eval(p, &req).action, POLICY_DENY);
@@ -825,10 +836,10 @@ static void eval_target(void **state)
 static void eval_exact_args(void **state)
 {
 	struct policy *p = parse("permit alice cmd /usr/bin/apt args update \"\"\n"
-	                         "permit bob cmd /usr/bin/apt args\n"
-	                         "permit carol cmd /usr/bin/apt\n");
-	static const char *const two[] = { "update", "" };
-	static const char *const other[] = { "update", " " };
+				 "permit bob cmd /usr/bin/apt args\n"
+				 "permit carol cmd /usr/bin/apt\n");
+	static const char *const two[] = {"update", ""};
+	static const char *const other[] = {"update", " "};
 	struct policy_request req = request();
 
 	req.args = two;
@@ -854,8 +865,8 @@ static void eval_exact_args(void **state)
 static void eval_hash_pinning(void **state)
 {
 	struct policy *p = parse("permit hash sha256:"
-	                         "ABababababababababababababababababababababababababababababababab "
-	                         "alice cmd /usr/bin/apt\n");
+				 "ABababababababababababababababababababababababababababababababab "
+				 "alice cmd /usr/bin/apt\n");
 	uint8_t good[32], bad[32];
 	struct policy_request req = request();
 
@@ -873,14 +884,17 @@ static void eval_hash_pinning(void **state)
 static void eval_hours(void **state)
 {
 	struct policy *p = parse("permit hours 09:00-17:00 alice\npermit hours 22:00-06:00 bob\n"
-	                         "permit hours 12:00-24:00 carol\n");
+				 "permit hours 12:00-24:00 carol\n");
 	struct policy_request req = request();
-	static const struct { const char *user; unsigned minute; int ok; } cases[] = {
-		{ "alice", 539, 0 }, { "alice", 540, 1 }, { "alice", 1019, 1 },
-		{ "alice", 1020, 0 }, { "bob", 1319, 0 }, { "bob", 1320, 1 },
-		{ "bob", 1439, 1 }, { "bob", 0, 1 }, { "bob", 359, 1 }, { "bob", 360, 0 },
-		{ "bob", 600, 0 }, { "carol", 1439, 1 }, { "carol", 719, 0 },
-		{ "carol", 1440, 0 }, { "bob", 5000, 0 },
+	static const struct {
+		const char *user;
+		unsigned minute;
+		int ok;
+	} cases[] = {
+		{"alice", 539, 0}, {"alice", 540, 1},  {"alice", 1019, 1}, {"alice", 1020, 0},
+		{"bob", 1319, 0},  {"bob", 1320, 1},   {"bob", 1439, 1},   {"bob", 0, 1},
+		{"bob", 359, 1},   {"bob", 360, 0},    {"bob", 600, 0},    {"carol", 1439, 1},
+		{"carol", 719, 0}, {"carol", 1440, 0}, {"bob", 5000, 0},
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -894,10 +908,10 @@ static void eval_hours(void **state)
 static void eval_days(void **state)
 {
 	struct policy *p = parse("permit days mon-fri alice\npermit days fri-mon bob\n"
-	                         "permit carol\n");
+				 "permit carol\n");
 	struct policy_request req = request();
-	static const int alice[7] = { 0, 1, 1, 1, 1, 1, 0 };
-	static const int bob[7] = { 1, 1, 0, 0, 0, 1, 1 };
+	static const int alice[7] = {0, 1, 1, 1, 1, 1, 0};
+	static const int bob[7] = {1, 1, 0, 0, 0, 1, 1};
 
 	for (int d = 0; d < 7; d++) {
 		req.wday = d;
@@ -918,7 +932,7 @@ static void eval_days(void **state)
 static void eval_reqs_bits(void **state)
 {
 	struct policy *p = parse("permit mfa approvals 2 reason alice\n"
-	                         "deny hours 00:00-24:00 bob\n");
+				 "deny hours 00:00-24:00 bob\n");
 	struct policy_request req = request();
 	struct policy_decision d = eval(p, &req);
 
@@ -980,15 +994,17 @@ static void eval_cmd_canon(void **state)
 	char text[512];
 
 	assert_int_equal(symlink(real, lnk), 0);
-	snprintf(text, sizeof text, "permit alice cmd %s\npermit bob cmd %s\n"
-	         "permit carol cmd /nonexistent/x\n", lnk, real);
+	snprintf(text, sizeof text,
+		 "permit alice cmd %s\npermit bob cmd %s\n"
+		 "permit carol cmd /nonexistent/x\n",
+		 lnk, real);
 	struct policy *p = parse(text);
 	struct policy_request req = request();
 
 	assert_int_equal(policy_canonicalize(p), 0);
 	assert_string_equal(p->rules[0].cmd_canon, real);
-	assert_null(p->rules[1].cmd_canon);  /* same path */
-	assert_null(p->rules[2].cmd_canon);  /* does not resolve */
+	assert_null(p->rules[1].cmd_canon); /* same path */
+	assert_null(p->rules[2].cmd_canon); /* does not resolve */
 	req.cmd = real;
 	assert_int_equal(eval(p, &req).action, POLICY_PERMIT);
 	req.cmd = lnk;
@@ -1001,32 +1017,37 @@ static void eval_cmd_canon(void **state)
 
 static void format_canonical_text(void **state)
 {
-	assert_string_equal(format_one("permit reason mfa :wheel as root cmd /usr/bin/apt args update"),
-	                    "permit mfa reason :wheel as root cmd /usr/bin/apt args update");
+	assert_string_equal(
+		format_one("permit reason mfa :wheel as root cmd /usr/bin/apt args update"),
+		"permit mfa reason :wheel as root cmd /usr/bin/apt args update");
 	assert_string_equal(format_one("deny  alice"), "deny alice");
 	assert_string_equal(format_one("permit approvals 1 a"), "permit approval a");
 	assert_string_equal(format_one("permit for 5400 setenv{A=1 -B} days fri-mon approvals 3 "
-	                               "hours 22:00-06:00 nobreakglass a cmd /x args"),
-	                    "permit approvals 3 nobreakglass for 1h30m hours 22:00-06:00 "
-	                    "days mon,fri-sun setenv { A=1 -B } a cmd /x args");
-	assert_string_equal(format_one("permit days sun,mon,tue,wed,thu a"), "permit days mon-thu,sun a");
+				       "hours 22:00-06:00 nobreakglass a cmd /x args"),
+			    "permit approvals 3 nobreakglass for 1h30m hours 22:00-06:00 "
+			    "days mon,fri-sun setenv { A=1 -B } a cmd /x args");
+	assert_string_equal(format_one("permit days sun,mon,tue,wed,thu a"),
+			    "permit days mon-thu,sun a");
 	assert_string_equal(format_one("permit days mon,tue,thu a"), "permit days mon,tue,thu a");
-	assert_string_equal(format_one("permit for 7d hash sha256:"
-	                               "ABababababababababababababababababababababababababababababababab "
-	                               "a cmd /x"),
-	                    "permit hash sha256:"
-	                    "abababababababababababababababababababababababababababababababab "
-	                    "for 7d a cmd /x");
+	assert_string_equal(
+		format_one("permit for 7d hash sha256:"
+			   "ABababababababababababababababababababababababababababababababab "
+			   "a cmd /x"),
+		"permit hash sha256:"
+		"abababababababababababababababababababababababababababababababab "
+		"for 7d a cmd /x");
 }
 
 static void format_quotes_what_needs_it(void **state)
 {
-	assert_string_equal(format_one("permit \"mfa\" as \"as\" cmd \"/a b\" args \"\" mfa \"a\\\"b\" "
-	                               "\"#\" \"{\" \"c\\\\d\" \"x\\\ny\""),
-	                    "permit \"mfa\" as \"as\" cmd \"/a b\" args \"\" mfa \"a\\\"b\" \"#\" \"{\" "
-	                    "\"c\\\\d\" \"x\\\ny\"");
+	assert_string_equal(
+		format_one("permit \"mfa\" as \"as\" cmd \"/a b\" args \"\" mfa \"a\\\"b\" "
+			   "\"#\" \"{\" \"c\\\\d\" \"x\\\ny\""),
+		"permit \"mfa\" as \"as\" cmd \"/a b\" args \"\" mfa \"a\\\"b\" \"#\" \"{\" "
+		"\"c\\\\d\" \"x\\\ny\"");
 	assert_string_equal(format_one("permit \":odd group\""), "permit \":odd group\"");
-	assert_string_equal(format_one("permit setenv { \"A=x y\" } a"), "permit setenv { \"A=x y\" } a");
+	assert_string_equal(format_one("permit setenv { \"A=x y\" } a"),
+			    "permit setenv { \"A=x y\" } a");
 }
 
 static void round_trip(const char *text)
@@ -1070,17 +1091,21 @@ static void round_trip(const char *text)
 static void format_round_trips(void **state)
 {
 	round_trip("permit mfa approvals 4 reason nobreakglass for 93784 hours 23:59-00:00 "
-	           "days tue,sat hash sha256:0123456789abcdef0123456789ABCDEF0123456789abcdef0123456789abcdef "
-	           "setenv { A=\"1 2\" -B C=\\\\ D=\"\\\"\" } :grp as \"root\" cmd /bin/sh args -c \"x; y\"\n"
-	           "deny days sun \"permit\" cmd /a args \"\" \" \" \"\\\r\" \"\\\r\\\n\" \"\t\" \"\x01\x7f\xff\"\n"
-	           "permit \"a\\\nb\" as \"c\\\rd\" cmd \"/\\\"\\\\#{}\" args \"{\" \"}\" \"#\" \\#\n");
+		   "days tue,sat hash "
+		   "sha256:0123456789abcdef0123456789ABCDEF0123456789abcdef0123456789abcdef "
+		   "setenv { A=\"1 2\" -B C=\\\\ D=\"\\\"\" } :grp as \"root\" cmd /bin/sh args -c "
+		   "\"x; y\"\n"
+		   "deny days sun \"permit\" cmd /a args \"\" \" \" \"\\\r\" \"\\\r\\\n\" \"\t\" "
+		   "\"\x01\x7f\xff\"\n"
+		   "permit \"a\\\nb\" as \"c\\\rd\" cmd \"/\\\"\\\\#{}\" args \"{\" \"}\" \"#\" "
+		   "\\#\n");
 }
 
 static void format_snprintf_semantics(void **state)
 {
 	struct policy *p = parse("permit mfa alice as root\n");
 	char small[8];
-	struct policy_decision d = { POLICY_PERMIT, NULL, POLICY_REQ_MFA };
+	struct policy_decision d = {POLICY_PERMIT, NULL, POLICY_REQ_MFA};
 	int n;
 
 	n = policy_format_rule(&p->rules[0], NULL, 0);
@@ -1095,20 +1120,25 @@ static void format_snprintf_semantics(void **state)
 
 static void format_decisions(void **state)
 {
-	static const struct { enum policy_action a; unsigned reqs; const char *want; } cases[] = {
-		{ POLICY_DENY, 0, "deny" },
-		{ POLICY_DENY, POLICY_REQ_MFA, "deny" },
-		{ POLICY_PERMIT, 0, "permit" },
-		{ POLICY_PERMIT, POLICY_REQ_REASON | POLICY_REQ_MFA, "permit mfa reason" },
-		{ POLICY_PERMIT, 7, "permit mfa approval reason" },
-		{ POLICY_PERMIT, POLICY_REQ_APPROVAL, "permit approval" },
+	static const struct {
+		enum policy_action a;
+		unsigned reqs;
+		const char *want;
+	} cases[] = {
+		{POLICY_DENY, 0, "deny"},
+		{POLICY_DENY, POLICY_REQ_MFA, "deny"},
+		{POLICY_PERMIT, 0, "permit"},
+		{POLICY_PERMIT, POLICY_REQ_REASON | POLICY_REQ_MFA, "permit mfa reason"},
+		{POLICY_PERMIT, 7, "permit mfa approval reason"},
+		{POLICY_PERMIT, POLICY_REQ_APPROVAL, "permit approval"},
 	};
 	char buf[64];
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		struct policy_decision d = { cases[i].a, NULL, cases[i].reqs };
+		struct policy_decision d = {cases[i].a, NULL, cases[i].reqs};
 
-		assert_int_equal(policy_format_decision(&d, buf, sizeof buf), strlen(cases[i].want));
+		assert_int_equal(policy_format_decision(&d, buf, sizeof buf),
+				 strlen(cases[i].want));
 		assert_string_equal(buf, cases[i].want);
 	}
 }

@@ -27,8 +27,17 @@ static void encode_sample(struct proto_buf *b)
 {
 	const char *argv[] = {"tee", "/root/a b", "-a", NULL};
 	const char *env[] = {"TERM=xterm", NULL};
-	struct proto_exec e = {.flags = 0, .target = "bob", .reason = "ticket 7", .argc = 3,
-	                       .argv = argv, .envc = 1, .env = env, .rows = 24, .cols = 80};
+	struct proto_exec e = {
+		.flags = 0,
+		.target = "bob",
+		.reason = "ticket 7",
+		.argc = 3,
+		.argv = argv,
+		.envc = 1,
+		.env = env,
+		.rows = 24,
+		.cols = 80,
+	};
 	proto_buf_init(b);
 	assert_int_equal(proto_exec_encode(b, &e), 0);
 }
@@ -187,10 +196,10 @@ static void send_raw(int fd, const void *p, size_t n)
 static void test_bad_headers_refused(void **state)
 {
 	static const uint8_t bad[][12] = {
-		{'X', 'T', 'S', 'U', 1, 68, 0, 0, 0, 0, 0, 0},           /* magic */
-		{'J', 'T', 'S', 'U', 2, 68, 0, 0, 0, 0, 0, 0},           /* version */
-		{'J', 'T', 'S', 'U', 1, 68, 1, 0, 0, 0, 0, 0},           /* reserved */
-		{'J', 'T', 'S', 'U', 1, 68, 0, 0, 0x00, 0x10, 0, 1},     /* too long */
+		{'X', 'T', 'S', 'U', 1, 68, 0, 0, 0, 0, 0, 0},       /* magic */
+		{'J', 'T', 'S', 'U', 2, 68, 0, 0, 0, 0, 0, 0},       /* version */
+		{'J', 'T', 'S', 'U', 1, 68, 1, 0, 0, 0, 0, 0},       /* reserved */
+		{'J', 'T', 'S', 'U', 1, 68, 0, 0, 0x00, 0x10, 0, 1}, /* too long */
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		int sv[2];

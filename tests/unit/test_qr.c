@@ -19,8 +19,8 @@
 #include "jitsu/qr.h"
 
 static const char uri[] = "otpauth://totp/jitsu:alice@host?secret="
-                          "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=jitsu"
-                          "&algorithm=SHA1&digits=6&period=30";
+			  "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=jitsu"
+			  "&algorithm=SHA1&digits=6&period=30";
 
 /*
  * Parses the text back into a (cols x 2*lines) matrix of "glyph-filled"
@@ -80,7 +80,7 @@ static void check_matrix(const struct qr_text *t, int filled_is_dark)
 		for (unsigned x = 0; x < t->cols; x++) {
 			int qx = (int)x - QR_QUIET, qy = (int)y - QR_QUIET;
 			int dark = qx >= 0 && qy >= 0 && qx < q->width && qy < q->width &&
-			           (q->data[qy * q->width + qx] & 1);
+				   (q->data[qy * q->width + qx] & 1);
 			assert_int_equal(m[y * t->cols + x], filled_is_dark ? dark : !dark);
 		}
 	}
@@ -194,11 +194,13 @@ static void test_scan_with_zbar(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		// clang-format off
 		cmocka_unit_test(test_render_plain),
 		cmocka_unit_test(test_render_invert),
 		cmocka_unit_test(test_render_ansi),
 		cmocka_unit_test(test_render_errors),
 		cmocka_unit_test(test_scan_with_zbar),
+		// clang-format on
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
