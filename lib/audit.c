@@ -721,6 +721,9 @@ static int rotate(struct audit_log *l, int64_t now, char *err, size_t errlen)
 	// NOLINTNEXTLINE(clang-analyzer-core.CallAndMessage)
 	audit_record_file_name(rec.seq, name);
 	audit_record_free(&rec);
+	/* Deferred records in this file must not outlive it unsynced. */
+	if (fdatasync(l->fd) < 0)
+		return fail(err, errlen, -errno, "%s/%s: %s", l->dir, CUR_NAME, strerror(errno));
 	r = renameat2(l->dirfd, CUR_NAME, l->dirfd, name, RENAME_NOREPLACE);
 	if (r < 0 && errno == EINVAL && faccessat(l->dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
 		r = renameat(l->dirfd, CUR_NAME, l->dirfd, name); /* fs without NOREPLACE */
@@ -841,10 +844,21 @@ int audit_append_flags(struct audit_log *l, const char *event, const json_t *fie
 	if (!r)
 		r = rotate(l, now, err, errlen);
 	if (!r)
-		r = write_record(l, event, fields, now, !(flags & AUDIT_DEFER_SYNC), err, errlen);
+		r = write_record(l, event, fields, now, 0, err, errlen);
 	if (!r && seq)
 		*seq = l->head.seq;
-	return log_unlock(l, r);
+	log_unlock(l, r);
+	/*
+	 * The sync runs after the lock is released: the record is complete
+	 * in the file, so nothing can tear it, and concurrent writers' syncs
+	 * overlap and share journal commits (group commit) instead of
+	 * queueing behind each other. fd stays this record's file even if
+	 * another process rotates it meanwhile.
+	 */
+	if (!r && !(flags & AUDIT_DEFER_SYNC) && fdatasync(l->fd) < 0)
+		r = fail(err, errlen, -errno, "%s/%s: syncing a %s record: %s", l->dir, CUR_NAME,
+			 event, strerror(errno));
+	return r;
 }
 
 int audit_attach(struct audit_log *l, char *err, size_t errlen)
