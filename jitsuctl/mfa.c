@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jitsu/audit.h"
 #include "jitsu/mfastore.h"
 
 static int usage(void)
@@ -83,16 +84,59 @@ static int do_status(const char *dir, uid_t uid, const char *name)
 	return JITSUCTL_EXIT_OK;
 }
 
-static int do_reset(const char *dir, uid_t uid, const char *name)
+/* The administrator behind this root shell: the kernel's login uid. */
+static long login_uid(void)
+{
+	char buf[32] = "";
+	FILE *f = fopen("/proc/self/loginuid", "re");
+	if (f) {
+		if (!fgets(buf, sizeof buf, f))
+			buf[0] = '\0';
+		fclose(f);
+	}
+	char *end;
+	long v = strtol(buf, &end, 10);
+	return end != buf && v >= 0 && v < 4294967295L ? v : -1;
+}
+
+/*
+ * Records the reset before doing it: a reset that cannot be recorded does
+ * not happen.
+ */
+static int record_reset(const char *statedir, uid_t uid, const char *name)
+{
+	char adir[4096], err[512];
+	struct audit_log *l = NULL;
+	long admin = login_uid();
+	snprintf(adir, sizeof adir, "%s/audit", statedir);
+	json_t *f = json_pack("{s:o,s:I,s:I,s:I}", "user", audit_record_str(name), "uid",
+			      (json_int_t)uid, "admin_uid", (json_int_t)getuid(), "admin_login_uid",
+			      (json_int_t)admin);
+	int r = f ? audit_open(adir, NULL, &l, err, sizeof err) : -ENOMEM;
+	if (r == 0)
+		r = audit_append(l, "mfa_reset", f, NULL, err, sizeof err);
+	if (r < 0)
+		fprintf(stderr, "jitsuctl mfa: cannot record the reset, not resetting: %s\n",
+			f ? err : "out of memory");
+	json_decref(f);
+	audit_close(l);
+	return r;
+}
+
+static int do_reset(const char *statedir, const char *dir, uid_t uid, const char *name)
 {
 	char err[512];
+	struct mfastore_status st;
 
-	int rc = mfastore_reset(dir, uid, err, sizeof err);
-	if (rc == -ENOENT) {
+	int rc = mfastore_status(dir, uid, time(NULL), &st, err, sizeof err);
+	if (rc == -ENOENT || (rc == 0 && !st.enrolled && !st.pending)) {
 		fprintf(stderr, "jitsuctl mfa: %s is not enrolled; nothing to reset\n", name);
 		return JITSUCTL_EXIT_FAIL;
 	}
-	if (rc < 0) {
+	if (record_reset(statedir, uid, name) < 0)
+		return JITSUCTL_EXIT_FAIL;
+	rc = mfastore_reset(dir, uid, err, sizeof err);
+	if (rc < 0 && rc != -ENOENT) {
 		fprintf(stderr, "jitsuctl mfa: %s: %s\n", name, err);
 		return JITSUCTL_EXIT_FAIL;
 	}
@@ -124,5 +168,5 @@ int jitsuctl_mfa_main(int argc, char **argv, const char *statedir)
 	}
 	if (strcmp(argv[1], "status") == 0)
 		return do_status(dir, uid, name);
-	return do_reset(dir, uid, name);
+	return do_reset(statedir, dir, uid, name);
 }

@@ -5,6 +5,7 @@ Codes are computed with oathtool at chosen offsets; nothing in jitsud has
 a test hook. The client runs without a controlling terminal, so it reads
 each answer as one line of stdin.
 """
+import json
 import os
 import pwd
 import re
@@ -13,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import JITSU, user_ids
+from conftest import JITSU, JITSUCTL, user_ids
 
 POLICY = """
 permit mfa {alice} cmd /usr/bin/id
@@ -202,3 +203,33 @@ def test_status_and_double_enroll(users, daemon):
     r = subprocess.run([JITSU, "--enroll-mfa"], env={"JITSU_SOCKET": daemon.socket}, user=uid,
                        capture_output=True, stdin=subprocess.DEVNULL)
     assert r.returncode != 0 and b"already enrolled" in r.stderr
+
+
+def test_admin_reset_is_audited_and_allows_reenrollment(users, daemon):
+    enroll(users["alice"], daemon)
+    r = subprocess.run([JITSUCTL, "-d", daemon.state, "mfa", "reset", users["alice"]],
+                       capture_output=True)
+    assert r.returncode == 0, r.stderr
+    assert not os.path.exists(state_file(daemon, users["alice"]))
+    r = subprocess.run([JITSUCTL, "-d", daemon.state, "audit", "show", "--json"],
+                       capture_output=True, check=True)
+    resets = [json.loads(line) for line in r.stdout.decode().splitlines()
+              if json.loads(line)["event"] == "mfa_reset"]
+    assert len(resets) == 1 and resets[0]["user"] == users["alice"]
+    assert resets[0]["uid"] == pwd.getpwnam(users["alice"]).pw_uid
+    r = subprocess.run([JITSUCTL, "-d", daemon.state, "mfa", "reset", users["alice"]],
+                       capture_output=True)
+    assert r.returncode == 1 and b"not enrolled" in r.stderr
+    enroll(users["alice"], daemon)
+
+
+def test_mfa_events_are_audited(users, daemon):
+    secret, _, _ = enroll(users["bob"], daemon)
+    rewrite_state(daemon, users["bob"], "last_step", "0")
+    assert elevate(users["bob"], daemon, ["000000", totp(secret, fresh_step())])[0] == 0
+    r = subprocess.run([JITSUCTL, "-d", daemon.state, "audit", "show", "--json"],
+                       capture_output=True, check=True)
+    events = [json.loads(line)["event"] for line in r.stdout.decode().splitlines()]
+    assert "mfa_enroll" in events and "mfa_fail" in events and "mfa_ok" in events
+    assert events.index("mfa_ok") < events.index("start")
+    assert r.stdout.count(secret.encode()) == 0
