@@ -233,8 +233,12 @@ static int send_request(int sock, const struct options *o)
 	struct proto_buf b;
 	proto_buf_init(&b);
 	if (proto_exec_encode(&b, &x) < 0) {
-		fprintf(stderr, "jitsu: %s\n",
-			b.err == -EMSGSIZE ? "argument list too long" : "out of memory");
+		if (b.err == -E2BIG)
+			fprintf(stderr, "jitsu: too many arguments: at most %d\n",
+				PROTO_MAX_ARGS - 1);
+		else
+			fprintf(stderr, "jitsu: %s\n",
+				b.err == -EMSGSIZE ? "argument list too long" : "out of memory");
 		proto_buf_free(&b);
 		return JITSU_EXIT_USAGE;
 	}

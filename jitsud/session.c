@@ -342,12 +342,16 @@ static pid_t start_command(struct session *s)
 	int e = spawn_start(&r, &sp);
 	envbuild_free(env);
 	if (e < 0) {
+		if (sp.pid > 0)
+			waitpid(sp.pid, NULL, 0);
 		session_refuse(s, PROTO_E_INTERNAL, "cannot start %s: %s", s->bin.path,
 			       strerror(-e));
 		return -1;
 	}
+	s->monitor = sp.pid;
+	s->cmd = sp.cmd;
 	s->stage = STAGE_FINAL;
-	if (trail_start(s, sp.pid) < 0) {
+	if (trail_start(s, sp.cmd) < 0) {
 		spawn_abort(&sp);
 		waitpid(sp.pid, NULL, 0);
 		return -1;
@@ -381,16 +385,23 @@ static int forwardable(uint32_t sig)
 	return 0;
 }
 
+/* Continues a stopped command: the monitor gives it the terminal back. */
+static void resume(struct session *s)
+{
+	kill(s->monitor, SIGCONT);
+}
+
 /* The client went away: hang up on the command, as a terminal would. */
-static void client_gone(struct session *s, pid_t pid)
+static void client_gone(struct session *s)
 {
 	session_restore_tty(s);
-	kill(-pid, SIGHUP);
-	kill(-pid, SIGCONT);
+	kill(-s->cmd, SIGHUP);
+	kill(-s->cmd, SIGCONT);
+	resume(s);
 }
 
 /* Handles one message from the client during the run; -1 when it is gone. */
-static int client_message(struct session *s, pid_t pid)
+static int client_message(struct session *s)
 {
 	struct proto_msg m;
 	uint32_t sig;
@@ -398,9 +409,9 @@ static int client_message(struct session *s, pid_t pid)
 		return -1;
 	int r = 0;
 	if (m.type == PROTO_SIGNAL && proto_decode_u32(&m, &sig) == 0 && forwardable(sig))
-		kill(-pid, (int)sig);
+		kill(-s->cmd, (int)sig);
 	else if (m.type == PROTO_RESUME && m.len == 0)
-		kill(-pid, SIGCONT);
+		resume(s);
 	else {
 		log_warn("user=%s: unexpected %s during the run: dropping the client", s->peer.user,
 			 proto_type_name(m.type));
@@ -436,8 +447,9 @@ static int supervise(struct session *s, pid_t pid, int sigfd)
 				proto_send_str(s->sock, PROTO_NOTICE,
 					       term_sent ? "session killed"
 							 : "session time limit reached");
-			kill(-pid, term_sent ? SIGKILL : SIGTERM);
-			kill(-pid, SIGCONT);
+			kill(-s->cmd, term_sent ? SIGKILL : SIGTERM);
+			kill(-s->cmd, SIGCONT);
+			resume(s);
 			deadline = term_sent ? 0 : time(NULL) + SESSION_KILL_GRACE;
 			term_sent = 1;
 		}
@@ -449,15 +461,15 @@ static int supervise(struct session *s, pid_t pid, int sigfd)
 				if (!WIFSTOPPED(st))
 					return st;
 				if (gone)
-					kill(-pid, SIGCONT);
+					resume(s);
 				else
 					proto_send_u32(s->sock, PROTO_SUSPEND,
 						       (uint32_t)WSTOPSIG(st));
 			}
 		}
-		if (n > 0 && !gone && p[1].revents && client_message(s, pid) < 0) {
+		if (n > 0 && !gone && p[1].revents && client_message(s) < 0) {
 			gone = 1;
-			client_gone(s, pid);
+			client_gone(s);
 		}
 	}
 }
@@ -495,7 +507,7 @@ static void run_permitted(struct session *s, int sigfd)
 	proto_put_u32(&b, (uint32_t)pid);
 	int fd = s->pty_master;
 	if (b.err || proto_send(s->sock, PROTO_STARTED, b.data, b.len, &fd, fd >= 0 ? 1 : 0) < 0)
-		client_gone(s, pid);
+		client_gone(s);
 	proto_buf_free(&b);
 	if (s->pty_master >= 0)
 		close(s->pty_master);
@@ -517,7 +529,7 @@ static void run_permitted(struct session *s, int sigfd)
 		     (end.tv_nsec - s->started.tv_nsec) / 1000;
 	/* The user hears first; the exit record follows, off their path. */
 	int sent = proto_send_u32x2(s->sock, PROTO_EXIT, kind, value);
-	trail_exit(s, pid, (int)kind, (int)value, us);
+	trail_exit(s, s->cmd, (int)kind, (int)value, us);
 	if (sent < 0)
 		session_restore_tty(s);
 	else

@@ -69,6 +69,8 @@ struct session {
 	struct termios tty_saved;
 	int tty_saved_ok;
 	struct timespec started; /* when the command was released */
+	pid_t monitor;           /* see spawn.c: mirrors the command's stops and exit */
+	pid_t cmd;               /* the command, leader of its process group */
 };
 
 /* Refuses with one line to the user and one to the log. */

@@ -1,6 +1,16 @@
 /*
- * spawn: fork, drop to the target user, exec the verified fd. The MUST
- * rules are in spawn.h.
+ * spawn: fork a monitor, drop to the target user, fork the command and
+ * exec the verified fd. The MUST rules are in spawn.h.
+ *
+ * Why a monitor: a command that leads its own session has a parent (the
+ * connection process) outside that session, so its process group is
+ * orphaned, and the kernel discards SIGTSTP, SIGTTIN and SIGTTOU for
+ * orphaned groups: Ctrl-Z would do nothing. So, as sudo does, a small
+ * monitor leads the new session, and the command runs in a process group
+ * of its own inside it, in the terminal's foreground. When the command
+ * stops, the monitor stops itself, which its parent sees and tells the
+ * client; when the monitor is continued, it gives the terminal back to the
+ * command and continues it. The monitor mirrors the command's exit.
  */
 #include "spawn.h"
 
@@ -11,9 +21,11 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
-/* Reports errno to the parent and exits; only async-signal-safe calls. */
+/* Reports errno to the connection process and exits; async-signal-safe. */
 static void child_fail(int err_fd)
 {
 	int e = errno ? errno : EINVAL;
@@ -48,23 +60,15 @@ static void child_drop(const struct spawn_req *r, int err_fd)
 	}
 }
 
-static void child_run(const struct spawn_req *r, int gate, int err_fd)
+/* The command: waits at the gate, then becomes the verified binary. */
+static void command_run(const struct spawn_req *r, int gate, int err_fd)
 {
 	sigset_t none;
 	char go;
 
-	for (int s = 1; s < NSIG; s++)
-		signal(s, SIG_DFL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	if (setsid() < 0)
-		child_fail(err_fd);
-	if (r->ctty >= 0 && ioctl(r->ctty, TIOCSCTTY, 0) < 0)
-		child_fail(err_fd);
-	child_stdio(r, err_fd);
-	if (fchdir(r->cwd_fd) < 0)
-		child_fail(err_fd);
-	child_drop(r, err_fd);
+	setpgid(0, 0);
 	if (read(gate, &go, 1) != 1)
 		_exit(125);
 	/* Everything but 0..2 closes on exec; a script's interpreter needs
@@ -77,38 +81,134 @@ static void child_run(const struct spawn_req *r, int gate, int err_fd)
 	child_fail(err_fd);
 }
 
+/* Ends the monitor the way the command ended. */
+static void mirror_exit(int st)
+{
+	if (WIFSIGNALED(st)) {
+		sigset_t one;
+		sigemptyset(&one);
+		sigaddset(&one, WTERMSIG(st));
+		signal(WTERMSIG(st), SIG_DFL);
+		kill(getpid(), WTERMSIG(st));
+		sigprocmask(SIG_UNBLOCK, &one, NULL);
+		_exit(128 + WTERMSIG(st));
+	}
+	_exit(WEXITSTATUS(st));
+}
+
+/* Gives the terminal to the command's group; the monitor leads the session. */
+static void foreground(int ctty, pid_t cmd)
+{
+	if (ctty >= 0)
+		tcsetpgrp(ctty, cmd);
+}
+
+/* Waits for the command; stops and continues with it. Never returns. */
+static void monitor_loop(pid_t cmd, int ctty)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGCONT);
+	sigaddset(&set, SIGTTOU);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	for (;;) {
+		int st, sig = sigwaitinfo(&set, NULL);
+		if (sig == SIGCONT) {
+			foreground(ctty, cmd);
+			kill(-cmd, SIGCONT);
+			continue;
+		}
+		if (sig != SIGCHLD)
+			continue;
+		while (waitpid(cmd, &st, WNOHANG | WUNTRACED) == cmd) {
+			if (!WIFSTOPPED(st))
+				mirror_exit(st);
+			/* The connection process sees this and suspends the client. */
+			kill(getpid(), SIGSTOP);
+		}
+	}
+}
+
+/*
+ * The monitor: a new session on the pty (if any), the command's stdio,
+ * cwd and credentials, then the command forked at its gate. Its pid goes
+ * to the connection process before the gate can open.
+ */
+static void monitor_run(const struct spawn_req *r, int gate, int err_fd, int pid_fd)
+{
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	if (setsid() < 0)
+		child_fail(err_fd);
+	if (r->ctty >= 0 && ioctl(r->ctty, TIOCSCTTY, 0) < 0)
+		child_fail(err_fd);
+	child_stdio(r, err_fd);
+	if (fchdir(r->cwd_fd) < 0)
+		child_fail(err_fd);
+	child_drop(r, err_fd);
+	sigset_t block;
+	sigemptyset(&block);
+	sigaddset(&block, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &block, NULL); /* no exit lost before the loop */
+	pid_t cmd = fork();
+	if (cmd < 0)
+		child_fail(err_fd);
+	if (cmd == 0)
+		command_run(r, gate, err_fd);
+	setpgid(cmd, cmd); /* also done by the child: whichever runs first */
+	foreground(r->ctty, cmd);
+	if (write(pid_fd, &cmd, sizeof cmd) != (ssize_t)sizeof cmd)
+		_exit(127);
+	/* The monitor keeps nothing of the connection process: no socket, no
+	 * audit files, no pipes, not even the command's stdio. Its terminal
+	 * it reaches again as /dev/tty. */
+	int has_tty = r->ctty >= 0;
+	syscall(SYS_close_range, 0, ~0U, 0);
+	monitor_loop(cmd, has_tty ? open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC) : -1);
+}
+
 int spawn_start(const struct spawn_req *r, struct spawn *s)
 {
-	int gate[2], errp[2];
+	int gate[2], errp[2], pidp[2];
 
 	if (pipe2(gate, O_CLOEXEC) < 0)
 		return -errno;
-	if (pipe2(errp, O_CLOEXEC) < 0) {
+	if (pipe2(errp, O_CLOEXEC) < 0 || pipe2(pidp, O_CLOEXEC) < 0) {
 		int e = -errno;
 		close(gate[0]);
 		close(gate[1]);
 		return e;
 	}
 	pid_t pid = fork();
-	if (pid < 0) {
-		int e = -errno;
-		close(gate[0]);
-		close(gate[1]);
-		close(errp[0]);
-		close(errp[1]);
-		return e;
-	}
 	if (pid == 0) {
 		close(gate[1]);
 		close(errp[0]);
-		child_run(r, gate[0], errp[1]);
+		close(pidp[0]);
+		monitor_run(r, gate[0], errp[1], pidp[1]);
 	}
+	int e = pid < 0 ? -errno : 0;
 	close(gate[0]);
 	close(errp[1]);
+	close(pidp[1]);
 	s->pid = pid;
-	s->gate_fd = gate[1];
-	s->err_fd = errp[0];
-	return 0;
+	s->cmd = -1;
+	s->gate_fd = pid < 0 ? (close(gate[1]), -1) : gate[1];
+	s->err_fd = pid < 0 ? (close(errp[0]), -1) : errp[0];
+	if (pid > 0 && read(pidp[0], &s->cmd, sizeof s->cmd) != (ssize_t)sizeof s->cmd) {
+		/* The monitor failed before the command existed: its errno. */
+		int child_errno = 0;
+		s->cmd = -1;
+		e = read(errp[0], &child_errno, sizeof child_errno) ==
+					    (ssize_t)sizeof child_errno &&
+				    child_errno > 0
+			    ? -child_errno
+			    : -ECHILD;
+	}
+	close(pidp[0]);
+	if (e < 0)
+		spawn_abort(s);
+	return e;
 }
 
 int spawn_release(struct spawn *s)

@@ -7,7 +7,9 @@
  *    among them: the caller substitutes the pty slave for any tty.
  *  - Groups, then gid, then uid are set, and each call is checked; a
  *    failure kills the child before exec.
- *  - The child execs the verified fd (execveat AT_EMPTY_PATH), never a path.
+ *  - The command execs the verified fd (execveat AT_EMPTY_PATH), never a path.
+ *  - The monitor between the connection process and the command runs with
+ *    the target's credentials and holds no fd of the connection process.
  *  - It waits at a gate until the parent has recorded the start, so nothing
  *    runs that was not logged first.
  */
@@ -31,12 +33,14 @@ struct spawn_req {
 };
 
 struct spawn {
-	pid_t pid;
+	pid_t pid;   /* the monitor, which mirrors the command's stops and exit */
+	pid_t cmd;   /* the command, leader of its own process group */
 	int gate_fd; /* parent's end: one byte releases the child */
 	int err_fd;  /* parent's end: EOF means exec succeeded, else an errno */
 };
 
-/* Forks the child, which stops at the gate. Returns 0 or -errno. */
+/* Forks the monitor and through it the command, which stops at the gate.
+ * Returns 0, or -errno; when s->pid > 0 the monitor must still be reaped. */
 int spawn_start(const struct spawn_req *r, struct spawn *s);
 
 /*

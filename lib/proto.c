@@ -324,6 +324,12 @@ void proto_msg_free(struct proto_msg *m)
 
 int proto_exec_encode(struct proto_buf *b, const struct proto_exec *e)
 {
+	/* Refuse here what the decoder would refuse, with a reason the
+	 * caller can name. */
+	if (e->argc > PROTO_MAX_ARGS || e->envc > PROTO_MAX_ENV) {
+		b->err = -E2BIG;
+		return b->err;
+	}
 	proto_put_u32(b, e->flags);
 	proto_put_str(b, e->target ? e->target : "");
 	proto_put_str(b, e->reason ? e->reason : "");

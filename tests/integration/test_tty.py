@@ -1,0 +1,473 @@
+"""Terminal sessions: the client runs on a real pseudo-terminal, as a user.
+
+Each test gives jitsu a fresh pty (the "user's terminal") as its controlling
+terminal and stdin/stdout/stderr, then drives it from the master side like a
+person at a keyboard. Every wait is on output, a process state or a polled
+condition with a deadline; nothing sleeps a fixed time.
+"""
+import errno
+import fcntl
+import grp
+import os
+import re
+import select
+import signal
+import struct
+import termios
+import time
+
+import pytest
+
+from conftest import JITSU, user_ids
+
+POLICY = "permit {alice} as root\npermit {alice} as {bob}\n"
+ENV_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+@pytest.fixture
+def daemon(daemon_factory):
+    return daemon_factory(POLICY)
+
+
+def winsize(fd):
+    rows, cols, _, _ = struct.unpack("HHHH", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8))
+    return rows, cols
+
+
+def set_winsize(fd, rows, cols):
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def poll_until(cond, timeout, what, step=0.02):
+    """Polls cond() until it returns a true value or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+        time.sleep(step)
+
+
+class TtyClient:
+    """build/jitsu/jitsu on a fresh pty, as a session leader owning it.
+
+    self.slave is the user's terminal as the test sees it (kept open, so the
+    test can look at its mode and pending input); self.master is the
+    keyboard and the screen."""
+
+    def __init__(self, user, args, daemon, rows=24, cols=80, env=None, argv=None):
+        self.master, self.slave = os.openpty()
+        self.ttyname = os.ttyname(self.slave)
+        self.user = user
+        uid, gid, extra = user_ids(user)
+        self.uid = uid
+        # As login(1) would: the terminal belongs to the user.
+        os.fchown(self.slave, uid, grp.getgrnam("tty").gr_gid)
+        os.fchmod(self.slave, 0o620)
+        set_winsize(self.slave, rows, cols)
+        self.orig_mode = termios.tcgetattr(self.slave)
+        self.out = b""
+        self.status = None
+        e = {"PATH": ENV_PATH, "LANG": "C.UTF-8", "TERM": "xterm",
+             "JITSU_SOCKET": daemon.socket}
+        if env:
+            e.update(env)
+        # "{tty}" in args stands for the user's terminal's name.
+        argv = argv or [JITSU, *(self.ttyname if a == "{tty}" else a for a in args)]
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            try:
+                os.setsid()
+                fcntl.ioctl(self.slave, termios.TIOCSCTTY, 0)
+                for fd in (0, 1, 2):
+                    os.dup2(self.slave, fd)
+                os.closerange(3, 65536)
+                os.setgroups(extra)
+                os.setgid(gid)
+                os.setuid(uid)
+                os.chdir("/")
+                os.execve(argv[0], argv, e)
+            finally:
+                os._exit(120)
+        self.pid = pid
+
+    # -- the screen ---------------------------------------------------------
+
+    def _read_some(self, timeout):
+        if self.master < 0:
+            time.sleep(timeout)  # the screen is gone; just let time pass
+            return False
+        r, _, _ = select.select([self.master], [], [], max(0.0, timeout))
+        if not r:
+            return False
+        try:
+            data = os.read(self.master, 65536)
+        except OSError as e:
+            if e.errno == errno.EIO:
+                return False
+            raise
+        self.out += data
+        return bool(data)
+
+    def expect(self, pattern, timeout=10):
+        """Reads the screen until pattern (a bytes regex) matches; returns the match."""
+        rx = re.compile(pattern, re.DOTALL)
+        deadline = time.monotonic() + timeout
+        while True:
+            m = rx.search(self.out)
+            if m:
+                return m
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("timed out waiting for %r; screen so far: %r"
+                                     % (pattern, self.out[-2000:]))
+            self._read_some(min(left, 0.2))
+
+    def send(self, data):
+        os.write(self.master, data)
+
+    def hang_up(self):
+        """Closes the terminal window: the master goes away."""
+        os.close(self.master)
+        self.master = -1
+
+    # -- the process --------------------------------------------------------
+
+    def poll(self, flags=0):
+        """waitpid(WNOHANG|flags); returns the raw status once it changed, else None."""
+        if self.status is not None:
+            return self.status
+        pid, st = os.waitpid(self.pid, os.WNOHANG | flags)
+        if pid == 0:
+            return None
+        if not os.WIFSTOPPED(st):
+            self.status = st
+        return st
+
+    def wait(self, timeout=15):
+        """Waits for the client to exit, reading the screen meanwhile (so the
+        client never blocks on a full terminal). Returns the exit code;
+        a death by signal fails the test."""
+        deadline = time.monotonic() + timeout
+        while self.poll() is None:
+            if time.monotonic() >= deadline:
+                raise AssertionError("jitsu did not exit within %ss; screen: %r"
+                                     % (timeout, self.out[-2000:]))
+            self._read_some(0.05)
+        while self._read_some(0):
+            pass
+        assert os.WIFEXITED(self.status), "jitsu died by signal %d" % os.WTERMSIG(self.status)
+        return os.WEXITSTATUS(self.status)
+
+    def wait_stopped(self, timeout=10):
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.poll(os.WUNTRACED)
+            if st is not None and os.WIFSTOPPED(st):
+                return os.WSTOPSIG(st)
+            if st is not None:
+                raise AssertionError("jitsu exited instead of stopping: %r" % st)
+            if time.monotonic() >= deadline:
+                raise AssertionError("jitsu did not stop within %ss; screen: %r"
+                                     % (timeout, self.out[-2000:]))
+            self._read_some(0.05)
+
+    # -- the terminal -------------------------------------------------------
+
+    def mode(self):
+        return termios.tcgetattr(self.slave)
+
+    def is_raw(self):
+        return not (self.mode()[3] & termios.ICANON)
+
+    def pending_input(self):
+        """What is queued for a reader of the user's terminal (what the
+        user's shell would read next), without blocking and without
+        changing the mode for good."""
+        saved = termios.tcgetattr(self.slave)
+        raw = list(saved)
+        raw[3] &= ~(termios.ICANON | termios.ECHO)
+        raw[6] = list(raw[6])
+        raw[6][termios.VMIN] = 0
+        raw[6][termios.VTIME] = 0
+        termios.tcsetattr(self.slave, termios.TCSANOW, raw)
+        try:
+            got = b""
+            while True:
+                r, _, _ = select.select([self.slave], [], [], 0)
+                if not r:
+                    break
+                data = os.read(self.slave, 4096)
+                if not data:
+                    break
+                got += data
+            return got
+        finally:
+            termios.tcsetattr(self.slave, termios.TCSANOW, saved)
+
+    def close(self):
+        if self.status is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.waitpid(self.pid, 0)
+            self.status = -1
+        for fd in (self.master, self.slave):
+            if fd >= 0:
+                os.close(fd)
+        self.master = self.slave = -1
+
+
+@pytest.fixture
+def tty(users, daemon):
+    """Starts clients on ptys as alice; kills and closes what is left."""
+    made = []
+
+    def start(args, **kw):
+        c = TtyClient(users["alice"], args, daemon, **kw)
+        made.append(c)
+        return c
+
+    yield start
+    for c in made:
+        c.close()
+
+
+def lines(out):
+    return [l.strip() for l in out.replace(b"\r", b"").split(b"\n")]
+
+
+# ---------------------------------------------------------------------------
+
+def test_command_gets_its_own_root_owned_pty(tty):
+    c = tty(["sh", "-c", "tty; stat -L -c 'owner=%u' /proc/self/fd/0; "
+             "echo ctty=$(ps -o tty= -p $$); echo done"])
+    m = c.expect(rb"(/dev/pts/\d+)\r?\nowner=(\d+)\r?\nctty=(\S+)\r?\ndone", timeout=15)
+    assert c.wait() == 0, c.out
+    cmd_tty = m.group(1).decode()
+    assert cmd_tty != c.ttyname, "the command ran on the user's own terminal"
+    # The user's terminal belongs to the user; the command's to root, and
+    # it is also the command's controlling terminal.
+    assert os.stat(c.ttyname).st_uid == c.uid != 0
+    assert m.group(2) == b"0", c.out
+    assert "/dev/" + m.group(3).decode() == cmd_tty
+
+
+def test_command_holds_no_descriptor_of_the_users(tty):
+    # Every descriptor of the command: its own pty on 0..2, nothing else;
+    # never the user's terminal, jitsud's socket or anything jitsud held.
+    c = tty(["sh", "-c", "ls -l /proc/$$/fd; echo done"])
+    c.expect(rb"done\r?\n")
+    assert c.wait() == 0
+    fds = dict(re.findall(rb" (\d+) -> (\S+)\r?\n", c.out))
+    assert set(fds) == {b"0", b"1", b"2"}, fds
+    assert len(set(fds.values())) == 1 and fds[b"0"].startswith(b"/dev/pts/"), fds
+    assert fds[b"0"].decode() != c.ttyname
+
+
+def test_interactive_input(tty):
+    c = tty(["sh", "-c", "echo ready; read x; echo got:$x"])
+    c.expect(rb"ready")
+    assert c.is_raw(), "the user's terminal is not raw while the command runs"
+    c.send(b"hello\r")
+    c.expect(rb"got:hello\r?\n")
+    assert c.wait() == 0
+
+
+def test_eof_from_the_keyboard(tty):
+    c = tty(["sh", "-c", "echo ready; cat; echo cat-done"])
+    c.expect(rb"ready")
+    c.send(b"one\r")
+    c.expect(rb"one\r\n.*one\r\n", timeout=10)   # the echo, then cat's copy
+    c.send(b"\x04")
+    c.expect(rb"cat-done")
+    assert c.wait() == 0
+
+
+def test_exit_status_and_mode_restored(tty):
+    c = tty(["sh", "-c", "echo ready; read x; exit 3"])
+    c.expect(rb"ready")
+    assert c.mode() != c.orig_mode and c.is_raw()
+    c.send(b"\r")
+    assert c.wait() == 3
+    assert c.mode() == c.orig_mode
+
+
+def test_output_burst_before_exit_arrives_whole(tty):
+    c = tty(["sh", "-c", "seq 1 30000; exit 7"])
+    assert c.wait(timeout=60) == 7
+    got = [l for l in lines(c.out) if l]
+    assert got[:3] == [b"1", b"2", b"3"]
+    assert got[-1] == b"30000", got[-3:]
+    assert len(got) == 30000
+
+
+@pytest.mark.parametrize("key,sig", [(b"\x03", signal.SIGINT), (b"\x1c", signal.SIGQUIT)])
+def test_ctrl_c_interrupts_the_command(tty, key, sig):
+    # Not a shell: dash catches SIGINT and defers it while it forks, which
+    # would race with "ready". perl leaves both signals at their defaults.
+    c = tty(["perl", "-e", '$| = 1; print "ready\\n"; sleep 30; exit 9'])
+    c.expect(rb"ready")
+    c.send(key)
+    # 128 + N as an exit code of jitsu itself: the command got the signal
+    # from its own terminal; jitsu was not killed by it. (sleep 30 would
+    # outlast the deadline.)
+    assert c.wait(timeout=10) == 128 + sig
+    assert c.mode() == c.orig_mode
+
+
+def test_typing_is_not_echoed_locally(tty):
+    # A password-style read: with the command's echo off, the keystrokes
+    # must not appear on the user's screen (jitsu's terminal is raw).
+    c = tty(["sh", "-c", "stty -echo; echo prompt; read x; stty echo; echo len:${#x}"])
+    c.expect(rb"prompt")
+    c.send(b"s3cr3t-word\r")
+    c.expect(rb"len:11")
+    assert c.wait() == 0
+    assert b"s3cr3t" not in c.out, c.out
+
+
+def test_file_stdin_with_terminal_output(tty, workdir):
+    # Only stdout/stderr are the terminal: the command reads the file
+    # directly, writes through a fresh pty, and the user's mode is untouched.
+    src = os.path.join(workdir, "input")
+    with open(src, "w") as f:
+        f.write("from-a-file\n")
+    os.chmod(src, 0o644)
+    c = tty(None, argv=["/bin/sh", "-c", 'exec "$0" cat < "$1"', JITSU, src])
+    c.expect(rb"from-a-file")
+    assert c.wait() == 0
+    assert c.mode() == c.orig_mode
+
+
+def test_terminal_hangup_reaches_the_command(tty, workdir):
+    marker = os.path.join(workdir, "hup-marker")
+    script = ("trap 'echo hup > %s; exit 0' HUP; echo ready; "
+              "while :; do sleep 0.05; done" % marker)
+    c = tty(["sh", "-c", script])
+    c.expect(rb"ready")
+    c.hang_up()
+    poll_until(lambda: os.path.exists(marker), 10, "the command to get SIGHUP")
+    # jitsu itself gets SIGHUP as the terminal's controlling process; it
+    # forwards it and then returns the command's status, or dies of it.
+    deadline = time.monotonic() + 10
+    while c.poll() is None:
+        assert time.monotonic() < deadline, "jitsu lingers after the hangup"
+        time.sleep(0.02)
+
+
+def test_initial_window_size(tty):
+    c = tty(["stty", "size"], rows=50, cols=132)
+    c.expect(rb"50 132")
+    assert c.wait() == 0
+
+
+def test_window_size_change_is_followed(tty):
+    c = tty(["sh", "-c", "stty size; echo ready; read x; stty size"], rows=50, cols=132)
+    c.expect(rb"50 132\r?\n.*ready")
+    # The kernel signals SIGWINCH to jitsu, the foreground of this terminal,
+    # before the ioctl returns; jitsu handles signals before input.
+    set_winsize(c.slave, 40, 100)
+    c.send(b"\r")
+    c.expect(rb"ready.*40 100", timeout=10)
+    assert c.wait() == 0
+
+
+def test_client_killed_daemon_restores_mode_and_hangs_up(tty, workdir):
+    marker = os.path.join(workdir, "hup-marker")
+    script = ("trap 'echo hup > %s; exit 0' HUP; echo ready; "
+              "while :; do sleep 0.05; done" % marker)
+    c = tty(["sh", "-c", script])
+    c.expect(rb"ready")
+    assert c.is_raw()
+    os.kill(c.pid, signal.SIGKILL)
+    os.waitpid(c.pid, 0)
+    c.status = -1
+    poll_until(lambda: c.mode() == c.orig_mode, 10, "jitsud to restore the terminal mode")
+    poll_until(lambda: os.path.exists(marker), 10, "the command to get SIGHUP")
+    with open(marker) as f:
+        assert f.read() == "hup\n"
+
+
+TIOCSTI_SCRIPT = r"""
+import fcntl, os, sys, termios
+def inject(fd, data):
+    for b in data:
+        fcntl.ioctl(fd, termios.TIOCSTI, bytes([b]))
+# Onto stdin, and read it back: proves the injection works, on its own pty.
+inject(0, b"selftest\n")
+print("own:" + sys.stdin.readline().strip(), flush=True)
+# Then at everything that could be a terminal: stdin, stdout, stderr, /dev/tty.
+t = os.open("/dev/tty", os.O_RDWR)
+for fd in (0, 1, 2, t):
+    inject(fd, b"echo INJECTED-%d\n" % fd)
+# And, unless root (who may open anything), the user's terminal by name.
+if len(sys.argv) > 1:
+    try:
+        inject(os.open(sys.argv[1], os.O_RDWR | os.O_NOCTTY), b"echo BY-NAME\n")
+        print("by-name:opened", flush=True)
+    except PermissionError:
+        print("by-name:denied", flush=True)
+print("injected", flush=True)
+"""
+
+
+@pytest.mark.parametrize("target", ["root", "bob"])
+def test_tiocsti_cannot_reach_the_users_terminal(tty, users, target):
+    """The classic su/sudo -u attack: what the command pushes into its
+    terminal must land in its own pty, never in the caller's."""
+    with open("/proc/sys/dev/tty/legacy_tiocsti") as f:
+        if f.read().strip() != "1":
+            pytest.skip("TIOCSTI is disabled on this kernel")
+    if target == "root":
+        c = tty(["python3", "-c", TIOCSTI_SCRIPT])
+    else:
+        c = tty(["-u", users["bob"], "python3", "-c", TIOCSTI_SCRIPT, "{tty}"])
+    c.expect(rb"own:selftest\r?\n")
+    if target == "bob":
+        c.expect(rb"by-name:denied")
+    c.expect(rb"injected")
+    assert c.wait() == 0, c.out
+    # Nothing is queued as input on the user's terminal for the shell that
+    # would read next.
+    assert c.pending_input() == b""
+
+
+def test_command_stopping_suspends_the_client(tty):
+    c = tty(["sh", "-c", "echo ready; kill -STOP $$; echo resumed"])
+    c.expect(rb"ready")
+    assert c.wait_stopped() == signal.SIGSTOP
+    # While jitsu is stopped the user's shell has the terminal, in its mode.
+    assert c.mode() == c.orig_mode
+    os.kill(c.pid, signal.SIGCONT)
+    c.expect(rb"resumed")
+    assert c.wait() == 0
+    assert c.mode() == c.orig_mode
+
+
+def test_ctrl_z_suspends_and_fg_resumes(tty):
+    c = tty(["sh", "-c", "echo ready; read x; echo got:$x"])
+    c.expect(rb"ready")
+    c.send(b"\x1a")
+    c.wait_stopped(timeout=5)
+    assert c.mode() == c.orig_mode
+    os.kill(c.pid, signal.SIGCONT)
+    poll_until(c.is_raw, 10, "jitsu to put the terminal back in raw mode")
+    c.send(b"back\r")
+    c.expect(rb"got:back")
+    assert c.wait() == 0
+
+
+def test_sigtstp_to_client_suspends(tty):
+    c = tty(["sh", "-c", "echo ready; read x; echo got:$x"])
+    c.expect(rb"ready")
+    os.kill(c.pid, signal.SIGTSTP)
+    c.wait_stopped(timeout=5)
+    os.kill(c.pid, signal.SIGCONT)
+    poll_until(c.is_raw, 10, "jitsu to put the terminal back in raw mode")
+    c.send(b"back\r")
+    c.expect(rb"got:back")
+    assert c.wait() == 0
