@@ -259,6 +259,22 @@ static int send_request(int sock, const struct options *o)
 	return 0;
 }
 
+/*
+ * A status line that replaces itself on a terminal (and clears with ""),
+ * or one line per update elsewhere.
+ */
+static int status_shown;
+
+static void show_status(const char *s)
+{
+	if (isatty(STDERR_FILENO)) {
+		fprintf(stderr, s[0] ? "\r\033[Kjitsu: %s" : "\r\033[K", s);
+		status_shown = s[0] != 0;
+	} else if (s[0]) {
+		fprintf(stderr, "jitsu: %s\n", s);
+	}
+}
+
 /* Shows an enrollment once: the QR code, the URI and the key by hand. */
 static int show_otpauth(const struct proto_msg *m)
 {
@@ -310,9 +326,12 @@ static int converse(int sock)
 		char *s = NULL;
 		int r;
 		if (proto_recv(sock, &m, 1) < 0) {
+			show_status("");
 			fprintf(stderr, "jitsu: jitsud closed the connection\n");
 			return JITSU_EXIT_PROTOCOL;
 		}
+		if (status_shown && m.type != PROTO_STATUS)
+			show_status("");
 		if (m.type == PROTO_STARTED && proto_decode_u32(&m, &code) == 0) {
 			int master = m.nfds ? m.fds[0] : -1;
 			m.nfds = 0;
@@ -321,6 +340,10 @@ static int converse(int sock)
 		}
 		if (m.type == PROTO_NOTICE && proto_decode_str(&m, PROTO_MAX_SHORT, &s) == 0) {
 			fprintf(stderr, "jitsu: %s\n", s);
+			r = -1;
+		} else if (m.type == PROTO_STATUS &&
+			   proto_decode_str(&m, PROTO_MAX_SHORT, &s) == 0) {
+			show_status(s);
 			r = -1;
 		} else if (m.type == PROTO_TEXT &&
 			   proto_decode_str(&m, PROTO_MAX_SHORT * 8, &s) == 0) {

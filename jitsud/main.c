@@ -29,6 +29,7 @@
 #include "jitsu/audit.h"
 #include "jitsu/log.h"
 #include "jitsu/proto.h"
+#include "hublink.h"
 #include "jitsud.h"
 #include "notify.h"
 #include "trail.h"
@@ -40,7 +41,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: jitsud [-f] [-c policy] [-S socket] [-d statedir]\n"
 		   "              [--audit-rotate SIZE] [--audit-keep N]\n"
-		   "       jitsud -t [-c policy]\n");
+		   "       jitsud -t [-c policy]\n"
+		   "       jitsud [-d statedir] --enroll URL TOKEN [--fingerprint SHA256]\n");
 }
 
 /* "16M", "512k", "1G" or plain bytes; at least 64 KiB, at most 1 TiB. */
@@ -379,6 +381,29 @@ static int serve(struct daemon_state *d)
 	return 0;
 }
 
+/* jitsud --enroll URL TOKEN [--fingerprint FP]: join a hub, then exit. */
+static int enroll_main(const struct jitsud_config *cfg, int argc, char **argv,
+		       const char *fingerprint)
+{
+	char err[512];
+	if (argc != 2) {
+		usage(stderr);
+		return JITSUD_EXIT_CONFIG;
+	}
+	if (geteuid() != 0) {
+		fprintf(stderr, "jitsud: --enroll must run as root\n");
+		return JITSUD_EXIT_SYSTEM;
+	}
+	log_init("jitsud", 1);
+	if (make_state_dir(cfg->state_dir) < 0)
+		return JITSUD_EXIT_SYSTEM;
+	if (hublink_enroll(cfg->state_dir, argv[0], argv[1], fingerprint, err, sizeof err) < 0) {
+		fprintf(stderr, "jitsud: enrollment failed: %s\n", err);
+		return JITSUD_EXIT_CONFIG;
+	}
+	return JITSUD_EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
 	struct jitsud_config cfg = {
@@ -389,11 +414,14 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"audit-rotate", required_argument, NULL, 'R'},
 		{"audit-keep", required_argument, NULL, 'K'},
+		{"enroll", no_argument, NULL, 'E'},
+		{"fingerprint", required_argument, NULL, 'F'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
-	int test_only = 0, opt;
+	int test_only = 0, enroll = 0, opt;
+	const char *fingerprint = NULL;
 
 	while ((opt = getopt_long(argc, argv, "fc:S:d:thV", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -409,6 +437,8 @@ int main(int argc, char **argv)
 				return JITSUD_EXIT_CONFIG;
 			}
 			break;
+		case 'E': enroll = 1; break;
+		case 'F': fingerprint = optarg; break;
 		case 'f': cfg.foreground = 1; break;
 		case 'c': cfg.policy_path = optarg; break;
 		case 'S': cfg.socket_path = optarg; break;
@@ -419,7 +449,9 @@ int main(int argc, char **argv)
 		default: usage(stderr); return JITSUD_EXIT_CONFIG;
 		}
 	}
-	if (optind != argc) {
+	if (enroll)
+		return enroll_main(&cfg, argc - optind, argv + optind, fingerprint);
+	if (optind != argc || fingerprint) {
 		usage(stderr);
 		return JITSUD_EXIT_CONFIG;
 	}

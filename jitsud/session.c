@@ -37,6 +37,7 @@
 #include "jitsu/log.h"
 #include "jitsu/proto.h"
 #include "jitsu/resolve.h"
+#include "approval.h"
 #include "challenge.h"
 #include "jitsud.h"
 #include "session.h"
@@ -216,12 +217,8 @@ static int check_requirements(struct session *s)
 	}
 	if ((d->reqs & POLICY_REQ_MFA) && challenge_mfa(s) < 0)
 		return -1;
-	if (d->reqs & POLICY_REQ_APPROVAL) {
-		session_refuse(s, PROTO_E_DENIED,
-			       "policy requires approval for %s, and no hub is configured",
-			       s->bin.path);
+	if ((d->reqs & POLICY_REQ_APPROVAL) && approval_require(s) < 0)
 		return -1;
-	}
 	return 0;
 }
 

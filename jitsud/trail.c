@@ -145,6 +145,15 @@ int trail_refused(struct session *s, const char *why)
 	return append(s->ctx->audit, "refused", f, 0, err, sizeof err);
 }
 
+int trail_event(struct session *s, const char *event, json_t *fields, char *err, size_t errlen)
+{
+	json_t *f = who(s);
+	if (f && fields)
+		json_object_update(f, fields);
+	json_decref(fields);
+	return append(s->ctx->audit, event, f, 0, err, errlen);
+}
+
 int trail_mfa(struct session *s, const char *event, const char *detail)
 {
 	char err[512];

@@ -40,6 +40,9 @@ int trail_refused(struct session *s, const char *why);
 /* An MFA event (mfa_ok, mfa_fail, mfa_lockout, mfa_enroll...), synced. */
 int trail_mfa(struct session *s, const char *event, const char *detail);
 
+/* Any other session event with extra fields (consumed), synced. */
+int trail_event(struct session *s, const char *event, json_t *fields, char *err, size_t errlen);
+
 /* The command's start, synced: after this returns 0 it may run. */
 int trail_start(struct session *s, pid_t pid);
 

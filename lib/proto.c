@@ -538,6 +538,7 @@ const char *proto_type_name(uint8_t type)
 	case PROTO_PROMPT: return "PROMPT";
 	case PROTO_NOTICE: return "NOTICE";
 	case PROTO_OTPAUTH: return "OTPAUTH";
+	case PROTO_STATUS: return "STATUS";
 	}
 	return "?";
 }

@@ -53,6 +53,7 @@ enum proto_type {
 	PROTO_PROMPT = 69,  /* u32 echo, string prompt */
 	PROTO_NOTICE = 70,  /* string: a status line for the user's stderr */
 	PROTO_OTPAUTH = 71, /* strings uri, base32 secret, QR text: show once */
+	PROTO_STATUS = 72,  /* string: replaces the user's status line ("" clears it) */
 };
 
 /* Error classes in PROTO_ERROR; jitsu(1) maps each to a fixed exit code. */

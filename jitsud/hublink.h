@@ -1,0 +1,44 @@
+/*
+ * hublink: this endpoint's membership in a jitsu-hub: enrollment
+ * (`jitsud --enroll`), and the stored link (<statedir>/hub.conf, root-only)
+ * that approval requests use.
+ *
+ * MUST rules:
+ *  - The hub is pinned at enrollment: by the fingerprint the admin gave,
+ *    or by the one shown and confirmed on a terminal, as ssh does. Without
+ *    either, enrollment refuses.
+ *  - hub.conf holds the endpoint credential: written atomically, 0600, in
+ *    the 0700 state directory; read back only if it is a regular root-owned
+ *    0600 file.
+ */
+#ifndef JITSUD_HUBLINK_H
+#define JITSUD_HUBLINK_H
+
+#include <stddef.h>
+
+#include "jitsu/hubclient.h"
+
+struct hublink {
+	char url[512];
+	char fingerprint[HUBCLIENT_FP_LEN + 1];
+	char endpoint_id[17];
+	char credential[65];
+};
+
+/* Reads <statedir>/hub.conf. Returns 0, -ENOENT when not enrolled, or
+ * -errno with err when the file is unusable. */
+int hublink_load(const char *statedir, struct hublink *l, char *err, size_t errlen);
+
+/* A client for this endpoint's calls, authenticated as the endpoint. */
+void hublink_client(const struct hublink *l, struct hubclient *c);
+
+/*
+ * jitsud --enroll: enrolls this machine with token at url and stores the
+ * link. fingerprint may be NULL: then the hub's is shown and must be
+ * confirmed on the terminal. Prints progress on stdout. Returns 0 or
+ * -errno with err.
+ */
+int hublink_enroll(const char *statedir, const char *url, const char *token,
+		   const char *fingerprint, char *err, size_t errlen);
+
+#endif
