@@ -56,6 +56,7 @@ void trail_daemon(struct jitsud_ctx *ctx, const char *event, json_t *extra)
 		json_object_set_new(f, "policy", audit_record_str(ctx->policy->file));
 		json_object_set_new(f, "policy_sha256", json_string(hex));
 		json_object_set_new(f, "daemon_pid", json_integer(getpid()));
+		json_object_set_new(f, "version", json_string(JITSU_VERSION));
 	}
 	append(ctx->audit, event, f, 0, err, sizeof err);
 }
