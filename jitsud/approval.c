@@ -5,7 +5,7 @@
  * MUST rules:
  *  - Fail closed: no hub link, an unreachable hub, a malformed answer, an
  *    answer about another request, or anything but "approved" refuses.
- *  - The hub is authenticated on every call (hubclient pins it).
+ *  - The hub is authenticated on every call (jitsu-hubcall pins it).
  *  - The wait ends at once when the client goes away or cancels; the
  *    request is then cancelled at the hub.
  *  - Every step (submitted, approved with who and why, denied, expired,
@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "approval.h"
+#include "hubcall.h"
 #include "hublink.h"
 #include "jitsu/audit.h"
 #include "jitsu/log.h"
@@ -87,27 +88,26 @@ static void denial(json_t *req, char *out, size_t len)
 }
 
 /* Cancels at the hub after the client left; best effort. */
-static void cancel_at_hub(struct session *s, struct hubclient *c, const char *id)
+static void cancel_at_hub(struct session *s, const struct hublink *l, const char *id)
 {
 	char path[128], err[256];
 	long status;
 	json_t *answer = NULL;
-	c->cancel_fd = -1;
 	snprintf(path, sizeof path, "/api/v1/endpoint/requests/%s/cancel", id);
-	hubclient_call(c, "POST", path, NULL, &status, &answer, err, sizeof err);
+	hubcall(l, "POST", path, NULL, 15000, -1, &status, &answer, err, sizeof err);
 	json_decref(answer);
 	record(s, "cancelled", id, NULL);
 }
 
 /* One long-poll. Returns the request's state, or NULL after refusing. */
-static const char *wait_once(struct session *s, struct hubclient *c, const char *id, json_t **req)
+static const char *wait_once(struct session *s, const struct hublink *l, const char *id,
+			     json_t **req)
 {
 	char path[128], err[512];
 	long status = 0;
 	snprintf(path, sizeof path, "/api/v1/endpoint/requests/%s?wait=%d", id, APPROVAL_POLL);
-	c->timeout_ms = (APPROVAL_POLL + 15) * 1000L;
-	c->cancel_fd = s->sock;
-	int r = hubclient_call(c, "GET", path, NULL, &status, req, err, sizeof err);
+	int r = hubcall(l, "GET", path, NULL, (APPROVAL_POLL + 15) * 1000L, s->sock, &status, req,
+			err, sizeof err);
 	if (r == -ECANCELED)
 		return "client-gone";
 	if (r == 0 && status != 200)
@@ -126,7 +126,7 @@ static const char *wait_once(struct session *s, struct hubclient *c, const char 
 	return state;
 }
 
-static int submit(struct session *s, struct hubclient *c, char id[17], time_t *expires)
+static int submit(struct session *s, const struct hublink *l, char id[17], time_t *expires)
 {
 	char err[512];
 	long status = 0;
@@ -136,8 +136,8 @@ static int submit(struct session *s, struct hubclient *c, char id[17], time_t *e
 			       "approval needs the command line as UTF-8 text; refusing");
 		return -1;
 	}
-	int r = hubclient_call(c, "POST", "/api/v1/endpoint/requests", body, &status, &answer, err,
-			       sizeof err);
+	int r = hubcall(l, "POST", "/api/v1/endpoint/requests", body, 15000, -1, &status, &answer,
+			err, sizeof err);
 	json_decref(body);
 	if (r == 0 && status != 201)
 		r = hubclient_error(status, answer, err, sizeof err);
@@ -163,7 +163,6 @@ int approval_require(struct session *s)
 {
 	char err[512], id[17], why[400];
 	struct hublink link;
-	struct hubclient c;
 	time_t expires;
 
 	int r = hublink_load(s->ctx->cfg->state_dir, &link, err, sizeof err);
@@ -173,19 +172,19 @@ int approval_require(struct session *s)
 			       r == -ENOENT ? "and this machine is not enrolled in a hub" : err);
 		return -1;
 	}
-	hublink_client(&link, &c);
-	explicit_bzero(link.credential, sizeof link.credential);
-	if (submit(s, &c, id, &expires) < 0)
+	if (submit(s, &link, id, &expires) < 0) {
+		explicit_bzero(link.credential, sizeof link.credential);
 		return -1;
+	}
 	for (;;) {
 		json_t *req = NULL;
 		status_line(s, id, expires);
-		const char *state = wait_once(s, &c, id, &req);
+		const char *state = wait_once(s, &link, id, &req);
 		int done = 1;
 		if (!state) {
 			r = -1;
 		} else if (!strcmp(state, "client-gone")) {
-			cancel_at_hub(s, &c, id);
+			cancel_at_hub(s, &link, id);
 			r = -1;
 		} else if (!strcmp(state, "approved")) {
 			record(s, "approved", id, json_object_get(req, "decisions"));
@@ -212,6 +211,6 @@ int approval_require(struct session *s)
 		if (done)
 			break;
 	}
-	explicit_bzero(c.auth, sizeof c.auth);
+	explicit_bzero(link.credential, sizeof link.credential);
 	return r;
 }

@@ -17,7 +17,7 @@
 #define HUBLINK_FILE "hub.conf"
 #define HUBLINK_MAX 8192
 
-static int read_small(int dirfd, const char *name, char *buf, size_t len, int strict)
+int hublink_read_small(int dirfd, const char *name, char *buf, size_t len, int strict)
 {
 	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	struct stat st;
@@ -36,7 +36,7 @@ static int read_small(int dirfd, const char *name, char *buf, size_t len, int st
 	return (int)n;
 }
 
-static int copy_field(json_t *o, const char *key, char *out, size_t len)
+int hublink_copy_field(json_t *o, const char *key, char *out, size_t len)
 {
 	const char *v = json_string_value(json_object_get(o, key));
 	if (!v || strlen(v) >= len)
@@ -51,7 +51,7 @@ int hublink_load(const char *statedir, struct hublink *l, char *err, size_t errl
 	int dfd = open(statedir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return -ENOENT;
-	int n = read_small(dfd, HUBLINK_FILE, buf, sizeof buf, 1);
+	int n = hublink_read_small(dfd, HUBLINK_FILE, buf, sizeof buf, 1);
 	close(dfd);
 	if (n == -ENOENT)
 		return -ENOENT;
@@ -62,157 +62,14 @@ int hublink_load(const char *statedir, struct hublink *l, char *err, size_t errl
 	}
 	json_t *o = json_loadb(buf, (size_t)n, JSON_REJECT_DUPLICATES, NULL);
 	explicit_bzero(buf, sizeof buf);
-	int bad = !json_is_object(o) || copy_field(o, "url", l->url, sizeof l->url) ||
-		  copy_field(o, "fingerprint", l->fingerprint, sizeof l->fingerprint) ||
-		  copy_field(o, "endpoint_id", l->endpoint_id, sizeof l->endpoint_id) ||
-		  copy_field(o, "credential", l->credential, sizeof l->credential);
+	int bad = !json_is_object(o) || hublink_copy_field(o, "url", l->url, sizeof l->url) ||
+		  hublink_copy_field(o, "fingerprint", l->fingerprint, sizeof l->fingerprint) ||
+		  hublink_copy_field(o, "endpoint_id", l->endpoint_id, sizeof l->endpoint_id) ||
+		  hublink_copy_field(o, "credential", l->credential, sizeof l->credential);
 	json_decref(o);
 	if (bad) {
 		snprintf(err, errlen, "%s/%s is malformed", statedir, HUBLINK_FILE);
 		return -EBADMSG;
 	}
 	return 0;
-}
-
-void hublink_client(const struct hublink *l, struct hubclient *c)
-{
-	memset(c, 0, sizeof *c);
-	c->url = l->url;
-	memcpy(c->fingerprint, l->fingerprint, sizeof c->fingerprint);
-	snprintf(c->auth, sizeof c->auth, "Endpoint %s:%s", l->endpoint_id, l->credential);
-	c->cancel_fd = -1;
-}
-
-/* Writes hub.conf atomically: temp file, fsync, rename, fsync the dir. */
-static int save(const char *statedir, const char *text, char *err, size_t errlen)
-{
-	char tmp[PATH_MAX], final[PATH_MAX];
-	snprintf(tmp, sizeof tmp, "%s/%s.tmp", statedir, HUBLINK_FILE);
-	snprintf(final, sizeof final, "%s/%s", statedir, HUBLINK_FILE);
-	unlink(tmp);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	size_t n = strlen(text);
-	if (fd < 0 || write(fd, text, n) != (ssize_t)n || fsync(fd) < 0 || close(fd) < 0 ||
-	    rename(tmp, final) < 0) {
-		snprintf(err, errlen, "cannot write %s: %s", final, strerror(errno));
-		unlink(tmp);
-		return -EIO;
-	}
-	int dfd = open(statedir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	return 0;
-}
-
-/* PRETTY_NAME from os-release, or "Linux". */
-static void os_name(char *out, size_t len)
-{
-	char buf[4096];
-	int dfd = open("/etc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int n = dfd >= 0 ? read_small(dfd, "os-release", buf, sizeof buf, 0) : -1;
-	if (dfd >= 0)
-		close(dfd);
-	snprintf(out, len, "Linux");
-	const char *p = n > 0 ? strstr(buf, "PRETTY_NAME=\"") : NULL;
-	if (p) {
-		p += 13;
-		size_t k = strcspn(p, "\"\n");
-		snprintf(out, len, "%.*s", (int)(k < 127 ? k : 127), p);
-	}
-}
-
-static json_t *enroll_body(const char *token, char *err, size_t errlen)
-{
-	char host[256] = "", mid[64] = "", os[128];
-	struct utsname u;
-	int dfd = open("/etc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int n = dfd >= 0 ? read_small(dfd, "machine-id", mid, sizeof mid, 0) : -1;
-	if (dfd >= 0)
-		close(dfd);
-	mid[n > 0 ? strcspn(mid, "\n") : 0] = '\0';
-	if (strlen(mid) != 32 || gethostname(host, sizeof host - 1) < 0 || uname(&u) < 0) {
-		snprintf(err, errlen,
-			 "cannot read this machine's identity (/etc/machine-id, hostname)");
-		return NULL;
-	}
-	os_name(os, sizeof os);
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "token", token, "hostname", host,
-			 "machine_id", mid, "os", os, "kernel", u.release, "agent_version",
-			 JITSU_VERSION);
-}
-
-/* Shows the hub's fingerprint and asks, as ssh does; no terminal, no. */
-static int confirm_fingerprint(const char *url, char fp[HUBCLIENT_FP_LEN + 1], char *err,
-			       size_t errlen)
-{
-	int r = hubclient_peer_fingerprint(url, fp, err, errlen);
-	if (r < 0)
-		return r;
-	FILE *tty = fopen("/dev/tty", "r+e");
-	if (!tty) {
-		snprintf(err, errlen,
-			 "the hub's certificate is %s; no terminal to confirm it: "
-			 "give it with --fingerprint",
-			 fp);
-		return -EPERM;
-	}
-	fprintf(tty,
-		"The hub's certificate SHA-256 fingerprint is\n  %s\n"
-		"Compare it with what `jitsu-hub init` printed. Enroll with this hub (yes/no)? ",
-		fp);
-	fflush(tty);
-	char answer[16] = "";
-	if (!fgets(answer, sizeof answer, tty) || strcmp(answer, "yes\n") != 0) {
-		fclose(tty);
-		snprintf(err, errlen, "enrollment cancelled: fingerprint not confirmed");
-		return -EPERM;
-	}
-	fclose(tty);
-	return 0;
-}
-
-int hublink_enroll(const char *statedir, const char *url, const char *token,
-		   const char *fingerprint, char *err, size_t errlen)
-{
-	struct hubclient c = {.url = url, .cancel_fd = -1};
-	long status = 0;
-	json_t *answer = NULL;
-	int r = fingerprint ? hubclient_fp_normalize(fingerprint, c.fingerprint)
-			    : confirm_fingerprint(url, c.fingerprint, err, errlen);
-	if (r == -EINVAL && fingerprint)
-		snprintf(err, errlen, "bad --fingerprint: expected SHA-256 as AB:CD:... or hex");
-	if (r < 0)
-		return r;
-	json_t *body = enroll_body(token, err, errlen);
-	if (!body)
-		return -EIO;
-	r = hubclient_call(&c, "POST", "/api/v1/enroll", body, &status, &answer, err, errlen);
-	json_decref(body);
-	if (r == 0 && status != 201)
-		r = hubclient_error(status, answer, err, errlen);
-	struct hublink l = {0};
-	snprintf(l.url, sizeof l.url, "%s", url);
-	memcpy(l.fingerprint, c.fingerprint, sizeof l.fingerprint);
-	if (r == 0 && (copy_field(answer, "endpoint_id", l.endpoint_id, sizeof l.endpoint_id) ||
-		       copy_field(answer, "credential", l.credential, sizeof l.credential))) {
-		snprintf(err, errlen, "hub sent a malformed enrollment answer");
-		r = -EPROTO;
-	}
-	json_decref(answer);
-	if (r < 0)
-		return r;
-	json_t *conf = json_pack("{s:s,s:s,s:s,s:s}", "url", l.url, "fingerprint", l.fingerprint,
-				 "endpoint_id", l.endpoint_id, "credential", l.credential);
-	char *text = conf ? json_dumps(conf, JSON_INDENT(2)) : NULL;
-	json_decref(conf);
-	r = text ? save(statedir, text, err, errlen) : -ENOMEM;
-	if (text)
-		explicit_bzero(text, strlen(text));
-	free(text);
-	explicit_bzero(&l.credential, sizeof l.credential);
-	if (r == 0)
-		printf("enrolled: endpoint %s at %s (hub %s)\n", l.endpoint_id, url, l.fingerprint);
-	return r;
 }

@@ -16,6 +16,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "jitsu/hubclient.h"
 
 struct hublink {
@@ -29,8 +31,17 @@ struct hublink {
  * -errno with err when the file is unusable. */
 int hublink_load(const char *statedir, struct hublink *l, char *err, size_t errlen);
 
-/* A client for this endpoint's calls, authenticated as the endpoint. */
+/* A client for this endpoint's calls, authenticated as the endpoint
+ * (jitsu-hubcall only: it links the network client). */
 void hublink_client(const struct hublink *l, struct hubclient *c);
+
+/* Reads a small file name under dirfd (at most len-1 bytes, NUL-added);
+ * strict: it must be root-owned and not accessible to group or others.
+ * Returns the length or -errno. */
+int hublink_read_small(int dirfd, const char *name, char *buf, size_t len, int strict);
+
+/* Copies string member key of o into out; -1 if missing or too long. */
+int hublink_copy_field(json_t *o, const char *key, char *out, size_t len);
 
 /*
  * jitsud --enroll: enrolls this machine with token at url and stores the

@@ -29,7 +29,7 @@
 #include "jitsu/audit.h"
 #include "jitsu/log.h"
 #include "jitsu/proto.h"
-#include "hublink.h"
+#include "hubcall.h"
 #include "jitsud.h"
 #include "notify.h"
 #include "trail.h"
@@ -397,11 +397,9 @@ static int enroll_main(const struct jitsud_config *cfg, int argc, char **argv,
 	log_init("jitsud", 1);
 	if (make_state_dir(cfg->state_dir) < 0)
 		return JITSUD_EXIT_SYSTEM;
-	if (hublink_enroll(cfg->state_dir, argv[0], argv[1], fingerprint, err, sizeof err) < 0) {
-		fprintf(stderr, "jitsud: enrollment failed: %s\n", err);
-		return JITSUD_EXIT_CONFIG;
-	}
-	return JITSUD_EXIT_OK;
+	hubcall_exec_enroll(cfg->state_dir, argv[0], argv[1], fingerprint, err, sizeof err);
+	fprintf(stderr, "jitsud: enrollment failed: %s\n", err);
+	return JITSUD_EXIT_CONFIG;
 }
 
 int main(int argc, char **argv)

@@ -1,0 +1,112 @@
+/*
+ * jitsu-hubcall: jitsud's hub client, as a program of its own (see
+ * hubcall.h for why).
+ *
+ *   jitsu-hubcall call
+ *       reads one JSON request on stdin: {"url","fingerprint","auth",
+ *       "method","path","body"?,"timeout_ms"}; makes the call with the hub
+ *       pinned; writes {"status":N,"answer":{...}} or {"error":"..."} on
+ *       stdout. jitsud runs it as nobody.
+ *   jitsu-hubcall enroll STATEDIR URL TOKEN [FINGERPRINT]
+ *       jitsud --enroll, as root.
+ *
+ * Exit status: 0 answered (whatever the hub said), 1 failed, 2 usage.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hublink.h"
+#include "jitsu/hubclient.h"
+
+#define CALL_MAX_INPUT (2 * 1024 * 1024)
+
+static int reply_error(const char *msg)
+{
+	json_t *o = json_pack("{s:s}", "error", msg);
+	char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	if (t)
+		puts(t);
+	free(t);
+	json_decref(o);
+	return 1;
+}
+
+static int read_request(json_t **req)
+{
+	char *buf = malloc(CALL_MAX_INPUT + 1);
+	size_t len = 0;
+	ssize_t n;
+	if (!buf)
+		return -ENOMEM;
+	while (len < CALL_MAX_INPUT && (n = read(0, buf + len, CALL_MAX_INPUT - len)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
+	*req = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
+	explicit_bzero(buf, len);
+	free(buf);
+	return json_is_object(*req) ? 0 : -EINVAL;
+}
+
+static const char *str(json_t *o, const char *k)
+{
+	const char *v = json_string_value(json_object_get(o, k));
+	return v ? v : "";
+}
+
+static int call_main(void)
+{
+	json_t *req = NULL, *answer = NULL;
+	char err[512];
+	long status = 0;
+	struct hubclient c = {.cancel_fd = -1};
+	if (read_request(&req) < 0) {
+		json_decref(req);
+		return reply_error("malformed request to jitsu-hubcall");
+	}
+	c.url = str(req, "url");
+	c.timeout_ms = (long)json_integer_value(json_object_get(req, "timeout_ms"));
+	snprintf(c.auth, sizeof c.auth, "%s", str(req, "auth"));
+	if (hubclient_fp_normalize(str(req, "fingerprint"), c.fingerprint) < 0) {
+		json_decref(req);
+		return reply_error("no valid hub fingerprint in the hub link");
+	}
+	int r = hubclient_call(&c, str(req, "method"), str(req, "path"),
+			       json_object_get(req, "body"), &status, &answer, err, sizeof err);
+	explicit_bzero(c.auth, sizeof c.auth);
+	json_decref(req);
+	if (r < 0)
+		return reply_error(err);
+	json_t *o = json_pack("{s:I,s:o}", "status", (json_int_t)status, "answer", answer);
+	char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!t)
+		return reply_error("out of memory");
+	puts(t);
+	free(t);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	char err[512];
+	if (argc == 2 && !strcmp(argv[1], "call"))
+		return call_main();
+	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "enroll")) {
+		const char *fp = argc == 6 && argv[5][0] ? argv[5] : NULL;
+		if (hublink_enroll(argv[2], argv[3], argv[4], fp, err, sizeof err) < 0) {
+			fprintf(stderr, "jitsud: enrollment failed: %s\n", err);
+			return 1;
+		}
+		return 0;
+	}
+	fprintf(stderr, "usage: jitsu-hubcall call\n"
+			"       jitsu-hubcall enroll STATEDIR URL TOKEN [FINGERPRINT]\n");
+	return 2;
+}
