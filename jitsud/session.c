@@ -385,7 +385,7 @@ static int forwardable(uint32_t sig)
 /* Continues a stopped command: the monitor gives it the terminal back. */
 static void resume(struct session *s)
 {
-	kill(s->monitor, SIGCONT);
+	kill(s->monitor == s->cmd ? -s->cmd : s->monitor, SIGCONT);
 }
 
 /* The client went away: hang up on the command, as a terminal would. */

@@ -11,6 +11,12 @@
  * stops, the monitor stops itself, which its parent sees and tells the
  * client; when the monitor is continued, it gives the terminal back to the
  * command and continues it. The monitor mirrors the command's exit.
+ *
+ * Without a terminal there is no session to lead: the command is forked
+ * directly, in a process group of its own inside jitsud's session (its
+ * parent is in the same session, so the group is not orphaned and a
+ * forwarded SIGTSTP stops it), and it drops any controlling terminal
+ * jitsud itself may have (jitsud -f started from a shell).
  */
 #include "spawn.h"
 
@@ -168,6 +174,31 @@ static void monitor_run(const struct spawn_req *r, int gate, int err_fd, int pid
 	monitor_loop(cmd, has_tty ? open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC) : -1);
 }
 
+/* Leaves whatever controlling terminal was inherited. */
+static void drop_ctty(void)
+{
+	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd >= 0) {
+		ioctl(fd, TIOCNOTTY);
+		close(fd);
+	}
+}
+
+/* The command without a terminal: no monitor, no new session. */
+static void direct_run(const struct spawn_req *r, int gate, int err_fd)
+{
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	if (setpgid(0, 0) < 0)
+		child_fail(err_fd);
+	drop_ctty();
+	child_stdio(r, err_fd);
+	if (fchdir(r->cwd_fd) < 0)
+		child_fail(err_fd);
+	child_drop(r, err_fd);
+	command_run(r, gate, err_fd);
+}
+
 int spawn_start(const struct spawn_req *r, struct spawn *s)
 {
 	int gate[2], errp[2], pidp[2];
@@ -185,6 +216,8 @@ int spawn_start(const struct spawn_req *r, struct spawn *s)
 		close(gate[1]);
 		close(errp[0]);
 		close(pidp[0]);
+		if (r->ctty < 0)
+			direct_run(r, gate[0], errp[1]);
 		monitor_run(r, gate[0], errp[1], pidp[1]);
 	}
 	int e = pid < 0 ? -errno : 0;
@@ -195,7 +228,10 @@ int spawn_start(const struct spawn_req *r, struct spawn *s)
 	s->cmd = -1;
 	s->gate_fd = pid < 0 ? (close(gate[1]), -1) : gate[1];
 	s->err_fd = pid < 0 ? (close(errp[0]), -1) : errp[0];
-	if (pid > 0 && read(pidp[0], &s->cmd, sizeof s->cmd) != (ssize_t)sizeof s->cmd) {
+	if (pid > 0 && r->ctty < 0) {
+		setpgid(pid, pid); /* also done by the child: whichever runs first */
+		s->cmd = pid;
+	} else if (pid > 0 && read(pidp[0], &s->cmd, sizeof s->cmd) != (ssize_t)sizeof s->cmd) {
 		/* The monitor failed before the command existed: its errno. */
 		int child_errno = 0;
 		s->cmd = -1;

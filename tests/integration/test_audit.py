@@ -1136,8 +1136,10 @@ def test_rotated_file_tampering_detected(users, daemon_factory, how):
 
 
 def test_commands_inherit_no_audit_files(users, daemon):
-    """Neither the command nor its monitor holds a descriptor of the trail."""
-    script = ('for p in $$ $PPID; do for f in /proc/$p/fd/*; do '
+    """The command holds no descriptor of the trail. (Without a terminal its
+    parent is jitsud's connection process itself; with one, the monitor,
+    which closes everything it inherited: see test_tty.py.)"""
+    script = ('for p in $$; do for f in /proc/$p/fd/*; do '
               'echo "$p $(readlink $f)"; done; done; echo done')
     r = jitsu(users["alice"], ["sh", "-c", script], daemon)
     assert r.returncode == 0, r.stderr

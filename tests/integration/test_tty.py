@@ -471,3 +471,17 @@ def test_sigtstp_to_client_suspends(tty):
     c.send(b"back\r")
     c.expect(rb"got:back")
     assert c.wait() == 0
+
+
+def test_monitor_holds_no_descriptor_of_jitsud(tty, daemon):
+    # The command's parent is the monitor (see jitsud/spawn.c): it keeps
+    # nothing of the connection process, neither the socket nor the audit
+    # trail; at most its own /dev/tty.
+    c = tty(["sh", "-c", "echo parent:$(cat /proc/$PPID/comm); "
+             "for f in /proc/$PPID/fd/*; do echo fd:$(readlink $f); done; echo done"])
+    c.expect(rb"done")
+    assert c.wait() == 0
+    out = c.out.decode(errors="replace")
+    fds = [l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("fd:")]
+    assert fds, out
+    assert fds == ["/dev/tty"], fds
