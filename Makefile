@@ -34,6 +34,7 @@ unit: build
 
 integration: build
 	JITSU_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+	tests/hub/run.sh $(BUILD)
 
 $(ASAN)/build.ninja:
 	meson setup $(ASAN) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
@@ -45,6 +46,8 @@ asan: deps-check $(ASAN)/build.ninja
 		meson test -C $(ASAN) --print-errorlogs
 	ASAN_OPTIONS=abort_on_error=1:detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		JITSU_BUILD=$(CURDIR)/$(ASAN) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		tests/hub/run.sh $(ASAN)
 
 check: deps-check
 	$(MAKE) unit

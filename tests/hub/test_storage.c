@@ -1,0 +1,469 @@
+/*
+ * test_storage: hub/storage.h against a real backend. The argument picks
+ * it: "sqlite" (a fresh file per test) or "postgresql" (the database named
+ * by JITSU_HUB_PG_URL, emptied before each test; tests/hub/pgcluster.py
+ * provides one). Both runs execute exactly the same tests.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "storage.h"
+#include "storage_impl.h"
+
+static int use_pg;
+static char url[4096];
+static char sqlite_dir[] = "/tmp/jitsu-hub-storage-XXXXXX";
+static int sqlite_seq;
+static char err[512];
+
+#define H(c)                                                                                       \
+	c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c  \
+		c c c c c c c c c c c c c c c c c c c
+#define HASH_A H("a")
+#define HASH_B H("b")
+#define HASH_C H("c")
+#define NOW 1700000000
+
+/* A fresh, empty, migrated database per test. */
+static int setup(void **state)
+{
+	struct storage *st = NULL;
+
+	if (use_pg) {
+		/* Emptied through the driver itself: the schema may be one that
+		 * storage_open() refuses (test_migrations leaves such). */
+		const char *u = getenv("JITSU_HUB_PG_URL");
+		void *conn = NULL;
+		assert_non_null(u);
+		snprintf(url, sizeof url, "%s", u);
+		assert_int_equal(storage_pg_driver.open(&conn, url, err, sizeof err), SDB_OK);
+		assert_int_equal(storage_pg_driver.exec(conn,
+							"DROP TABLE IF EXISTS decisions, requests,"
+							" endpoints, enrollment_tokens, api_tokens,"
+							" users, schema_version",
+							NULL, 0, NULL, err, sizeof err),
+				 SDB_OK);
+		storage_pg_driver.close(conn);
+	} else {
+		snprintf(url, sizeof url, "sqlite:%s/db%d", sqlite_dir, ++sqlite_seq);
+	}
+	int rc = storage_open(&st, url, err, sizeof err);
+	if (rc != STORAGE_OK)
+		print_error("storage_open: %s\n", err);
+	assert_int_equal(rc, STORAGE_OK);
+	*state = st;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	storage_close(*state);
+	return 0;
+}
+
+static void test_migrations(void **state)
+{
+	struct storage *st = *state;
+	int v = -1;
+
+	assert_string_equal(storage_backend(st), use_pg ? "postgresql" : "sqlite");
+	assert_int_equal(storage_schema_version(st, &v, err, sizeof err), STORAGE_OK);
+	assert_int_equal(v, STORAGE_SCHEMA_VERSION);
+
+	/* Reopening an up-to-date database changes nothing. */
+	struct storage *again = NULL;
+	assert_int_equal(storage_open(&again, url, err, sizeof err), STORAGE_OK);
+	assert_int_equal(storage_schema_version(again, &v, err, sizeof err), STORAGE_OK);
+	assert_int_equal(v, STORAGE_SCHEMA_VERSION);
+
+	/* A database from a newer hub is refused. */
+	assert_int_equal(storage_exec(again, "INSERT INTO schema_version (version) VALUES ('99')",
+				      NULL, 0, NULL, err, sizeof err),
+			 STORAGE_OK);
+	storage_close(again);
+	again = NULL;
+	assert_int_equal(storage_open(&again, url, err, sizeof err), STORAGE_E_DB);
+	assert_null(again);
+	assert_non_null(strstr(err, "newer"));
+}
+
+static void test_bad_url(void **state)
+{
+	struct storage *st = NULL;
+	assert_int_equal(storage_open(&st, "mysql://x", err, sizeof err), STORAGE_E_INVALID);
+	assert_int_equal(storage_open(&st, "sqlite:", err, sizeof err), STORAGE_E_DB);
+	assert_null(st);
+}
+
+static void test_users_tokens(void **state)
+{
+	struct storage *st = *state;
+	struct storage_user u;
+	struct storage_token t;
+	struct storage_user *list;
+	size_t n;
+
+	assert_int_equal(storage_user_add(st, "root", STORAGE_ROLE_ADMIN, NOW, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(storage_user_add(st, "bob", STORAGE_ROLE_APPROVER, NOW, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(storage_user_add(st, "bob", STORAGE_ROLE_AUDITOR, NOW, err, sizeof err),
+			 STORAGE_E_EXISTS);
+	assert_int_equal(storage_user_get(st, "bob", &u, err, sizeof err), STORAGE_OK);
+	assert_int_equal(u.role, STORAGE_ROLE_APPROVER);
+	assert_int_equal(u.created_at, NOW);
+	assert_int_equal(storage_user_get(st, "nobody", &u, err, sizeof err), STORAGE_E_NOT_FOUND);
+	assert_int_equal(storage_user_list(st, &list, &n, err, sizeof err), STORAGE_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0].name, "bob");
+	assert_string_equal(list[1].name, "root");
+	free(list);
+
+	assert_int_equal(
+		storage_token_add(st, "0000000000000001", "bob", HASH_A, NOW, err, sizeof err),
+		STORAGE_OK);
+	assert_int_equal(
+		storage_token_add(st, "0000000000000002", "ghost", HASH_B, NOW, err, sizeof err),
+		STORAGE_E_NOT_FOUND);
+	assert_int_equal(storage_token_check(st, "0000000000000001", HASH_A, &t, err, sizeof err),
+			 STORAGE_OK);
+	assert_string_equal(t.user, "bob");
+	assert_int_equal(t.role, STORAGE_ROLE_APPROVER);
+	assert_int_equal(t.revoked_at, 0);
+	assert_int_equal(storage_token_check(st, "0000000000000001", HASH_B, &t, err, sizeof err),
+			 STORAGE_E_NOT_FOUND);
+	assert_int_equal(storage_token_check(st, "00000000000000ff", HASH_A, &t, err, sizeof err),
+			 STORAGE_E_NOT_FOUND);
+	assert_int_equal(storage_token_revoke(st, "0000000000000001", NOW + 5, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(storage_token_revoke(st, "0000000000000001", NOW + 9, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(storage_token_check(st, "0000000000000001", HASH_A, &t, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(t.revoked_at, NOW + 5);
+	assert_int_equal(storage_token_revoke(st, "00000000000000ff", NOW, err, sizeof err),
+			 STORAGE_E_NOT_FOUND);
+}
+
+static void make_endpoint(struct storage_endpoint *ep, const char *id)
+{
+	memset(ep, 0, sizeof *ep);
+	snprintf(ep->id, sizeof ep->id, "%s", id);
+	snprintf(ep->hostname, sizeof ep->hostname, "host-%s", id + 12);
+	snprintf(ep->machine_id, sizeof ep->machine_id, "%s%s", id, id);
+	snprintf(ep->os, sizeof ep->os, "Debian GNU/Linux 12 (bookworm)");
+	snprintf(ep->kernel, sizeof ep->kernel, "6.1.0");
+	snprintf(ep->agent_version, sizeof ep->agent_version, "0.1.0");
+}
+
+/* Enrolls endpoint id with a fresh token tid; the credential hash is HASH_C. */
+static void enroll(struct storage *st, const char *tid, const char *id)
+{
+	struct storage_endpoint ep;
+	make_endpoint(&ep, id);
+	assert_int_equal(
+		storage_enroll_token_add(st, tid, HASH_A, "root", NOW, NOW + 60, err, sizeof err),
+		STORAGE_OK);
+	assert_int_equal(storage_enroll(st, tid, HASH_A, &ep, HASH_C, NOW, err, sizeof err),
+			 STORAGE_OK);
+}
+
+static void test_enrollment(void **state)
+{
+	struct storage *st = *state;
+	struct storage_endpoint ep, got, *list;
+	size_t n;
+
+	enroll(st, "e000000000000001", "a000000000000001");
+	make_endpoint(&ep, "a000000000000002");
+	/* single use */
+	assert_int_equal(
+		storage_enroll(st, "e000000000000001", HASH_A, &ep, HASH_C, NOW, err, sizeof err),
+		STORAGE_E_TOKEN_USED);
+	/* wrong hash and unknown id read the same */
+	assert_int_equal(storage_enroll_token_add(st, "e000000000000002", HASH_A, "root", NOW,
+						  NOW + 60, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(
+		storage_enroll(st, "e000000000000002", HASH_B, &ep, HASH_C, NOW, err, sizeof err),
+		STORAGE_E_TOKEN_INVALID);
+	assert_int_equal(
+		storage_enroll(st, "e0000000000000ff", HASH_A, &ep, HASH_C, NOW, err, sizeof err),
+		STORAGE_E_TOKEN_INVALID);
+	/* expiry is exclusive: at expires_at it is gone; nothing was created */
+	assert_int_equal(storage_enroll(st, "e000000000000002", HASH_A, &ep, HASH_C, NOW + 60, err,
+					sizeof err),
+			 STORAGE_E_TOKEN_EXPIRED);
+	assert_int_equal(storage_endpoint_get(st, "a000000000000002", &got, err, sizeof err),
+			 STORAGE_E_NOT_FOUND);
+	/* still usable before expiry */
+	assert_int_equal(storage_enroll(st, "e000000000000002", HASH_A, &ep, HASH_C, NOW + 59, err,
+					sizeof err),
+			 STORAGE_OK);
+
+	assert_int_equal(
+		storage_endpoint_check(st, "a000000000000001", HASH_C, &got, err, sizeof err),
+		STORAGE_OK);
+	assert_string_equal(got.hostname, "host-0001");
+	assert_int_equal(got.enrolled_at, NOW);
+	assert_int_equal(got.last_seen, NOW);
+	assert_int_equal(got.revoked_at, 0);
+	assert_int_equal(
+		storage_endpoint_check(st, "a000000000000001", HASH_B, &got, err, sizeof err),
+		STORAGE_E_NOT_FOUND);
+
+	/* touch: last_seen, and only the non-empty facts */
+	struct storage_endpoint facts;
+	memset(&facts, 0, sizeof facts);
+	snprintf(facts.kernel, sizeof facts.kernel, "6.2.0");
+	assert_int_equal(
+		storage_endpoint_touch(st, "a000000000000001", &facts, NOW + 7, err, sizeof err),
+		STORAGE_OK);
+	assert_int_equal(storage_endpoint_touch(st, "a0000000000000ff", NULL, NOW, err, sizeof err),
+			 STORAGE_E_NOT_FOUND);
+	assert_int_equal(storage_endpoint_get(st, "a000000000000001", &got, err, sizeof err),
+			 STORAGE_OK);
+	assert_string_equal(got.kernel, "6.2.0");
+	assert_string_equal(got.os, "Debian GNU/Linux 12 (bookworm)");
+	assert_int_equal(got.last_seen, NOW + 7);
+
+	assert_int_equal(storage_endpoint_list(st, &list, &n, err, sizeof err), STORAGE_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0].id, "a000000000000001");
+	free(list);
+}
+
+static void add_request(struct storage *st, const char *id, const char *endpoint, int needed,
+			int64_t created, int64_t ttl)
+{
+	struct storage_request q;
+	memset(&q, 0, sizeof q);
+	snprintf(q.id, sizeof q.id, "%s", id);
+	snprintf(q.endpoint_id, sizeof q.endpoint_id, "%s", endpoint);
+	snprintf(q.user, sizeof q.user, "alice");
+	snprintf(q.host, sizeof q.host, "db1");
+	snprintf(q.binary_sha256, sizeof q.binary_sha256, "%s", HASH_A);
+	q.argv_json = (char *)"[\"/usr/bin/id\",\"-u\"]";
+	q.reason = (char *)"ticket 42";
+	q.rule = (char *)"/etc/jitsu/policy.conf:3";
+	q.approvals_needed = needed;
+	q.created_at = created;
+	q.expires_at = created + ttl;
+	assert_int_equal(storage_request_add(st, &q, err, sizeof err), STORAGE_OK);
+}
+
+static int decide(struct storage *st, const char *id, const char *who, int approve, int64_t now)
+{
+	return storage_request_decide(st, id, who, approve, approve ? "" : "no", now, NULL, err,
+				      sizeof err);
+}
+
+static void test_request_approve_n_of_m(void **state)
+{
+	struct storage *st = *state;
+	struct storage_request q;
+
+	enroll(st, "e000000000000001", "a000000000000001");
+	add_request(st, "r000000000000001", "a000000000000001", 2, NOW, 900);
+	assert_int_equal(storage_request_get(st, "r000000000000001", "a000000000000001", NOW, &q,
+					     err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(q.state, STORAGE_PENDING);
+	assert_string_equal(q.argv_json, "[\"/usr/bin/id\",\"-u\"]");
+	assert_int_equal(q.approvals_needed, 2);
+	assert_int_equal(q.ndecisions, 0);
+	assert_int_equal(q.decided_at, 0);
+	storage_request_clear(&q);
+
+	assert_int_equal(decide(st, "r000000000000001", "alice", 1, NOW + 1),
+			 STORAGE_E_SELF_APPROVAL);
+	assert_int_equal(decide(st, "r000000000000001", "bob", 1, NOW + 1), STORAGE_OK);
+	assert_int_equal(decide(st, "r000000000000001", "bob", 1, NOW + 2),
+			 STORAGE_E_ALREADY_DECIDED);
+	assert_int_equal(
+		storage_request_get(st, "r000000000000001", NULL, NOW + 2, &q, err, sizeof err),
+		STORAGE_OK);
+	assert_int_equal(q.state, STORAGE_PENDING);
+	assert_int_equal(q.ndecisions, 1);
+	storage_request_clear(&q);
+
+	assert_int_equal(storage_request_decide(st, "r000000000000001", "carol", 1, "fine", NOW + 3,
+						&q, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(q.state, STORAGE_APPROVED);
+	assert_int_equal(q.decided_at, NOW + 3);
+	assert_int_equal(q.ndecisions, 2);
+	assert_string_equal(q.decisions[0].approver, "bob");
+	assert_string_equal(q.decisions[1].approver, "carol");
+	assert_string_equal(q.decisions[1].note, "fine");
+	assert_true(q.decisions[1].approve);
+	storage_request_clear(&q);
+
+	assert_int_equal(decide(st, "r000000000000001", "dave", 0, NOW + 4), STORAGE_E_NOT_PENDING);
+	assert_int_equal(decide(st, "r0000000000000ff", "dave", 1, NOW + 4), STORAGE_E_NOT_FOUND);
+}
+
+static void test_request_deny_cancel_expire(void **state)
+{
+	struct storage *st = *state;
+	struct storage_request q;
+
+	enroll(st, "e000000000000001", "a000000000000001");
+	enroll(st, "e000000000000002", "a000000000000002");
+	add_request(st, "r000000000000001", "a000000000000001", 3, NOW, 900);
+	add_request(st, "r000000000000002", "a000000000000001", 1, NOW, 900);
+	add_request(st, "r000000000000003", "a000000000000002", 1, NOW, 10);
+
+	/* one approval, then a deny denies regardless of N */
+	assert_int_equal(decide(st, "r000000000000001", "bob", 1, NOW + 1), STORAGE_OK);
+	assert_int_equal(storage_request_decide(st, "r000000000000001", "carol", 0, "not today",
+						NOW + 2, &q, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(q.state, STORAGE_DENIED);
+	assert_false(q.decisions[1].approve);
+	assert_string_equal(q.decisions[1].note, "not today");
+	storage_request_clear(&q);
+
+	/* an endpoint sees and cancels only its own */
+	assert_int_equal(storage_request_get(st, "r000000000000002", "a000000000000002", NOW, &q,
+					     err, sizeof err),
+			 STORAGE_E_NOT_FOUND);
+	assert_int_equal(storage_request_cancel(st, "r000000000000002", "a000000000000002", NOW, &q,
+						err, sizeof err),
+			 STORAGE_E_NOT_FOUND);
+	assert_int_equal(storage_request_cancel(st, "r000000000000002", "a000000000000001", NOW + 1,
+						&q, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(q.state, STORAGE_CANCELLED);
+	storage_request_clear(&q);
+	assert_int_equal(storage_request_cancel(st, "r000000000000002", "a000000000000001", NOW + 1,
+						NULL, err, sizeof err),
+			 STORAGE_E_NOT_PENDING);
+
+	/* expiry: a decision at or after expires_at is refused, state is expired */
+	assert_int_equal(decide(st, "r000000000000003", "bob", 1, NOW + 10), STORAGE_E_NOT_PENDING);
+	assert_int_equal(
+		storage_request_get(st, "r000000000000003", NULL, NOW + 11, &q, err, sizeof err),
+		STORAGE_OK);
+	assert_int_equal(q.state, STORAGE_EXPIRED);
+	assert_int_equal(q.decided_at, NOW + 10);
+	assert_int_equal(q.ndecisions, 0);
+	storage_request_clear(&q);
+}
+
+static void test_request_list_and_revoke(void **state)
+{
+	struct storage *st = *state;
+	struct storage_request_list l;
+	struct storage_endpoint ep;
+
+	enroll(st, "e000000000000001", "a000000000000001");
+	enroll(st, "e000000000000002", "a000000000000002");
+	add_request(st, "r000000000000001", "a000000000000001", 1, NOW, 900);
+	add_request(st, "r000000000000002", "a000000000000001", 1, NOW + 1, 5);
+	add_request(st, "r000000000000003", "a000000000000002", 1, NOW + 2, 900);
+	add_request(st, "r000000000000004", "a000000000000002", 1, NOW + 3, 900);
+
+	assert_int_equal(storage_request_list(st, -1, 100, NOW + 3, &l, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(l.n, 4);
+	assert_string_equal(l.items[0].id, "r000000000000004"); /* newest first */
+	storage_request_list_free(&l);
+	assert_int_equal(storage_request_list(st, -1, 2, NOW + 3, &l, err, sizeof err), STORAGE_OK);
+	assert_int_equal(l.n, 2);
+	storage_request_list_free(&l);
+
+	/* r2 expires at NOW+6; listing expires what is due */
+	assert_int_equal(
+		storage_request_list(st, STORAGE_PENDING, 100, NOW + 6, &l, err, sizeof err),
+		STORAGE_OK);
+	assert_int_equal(l.n, 3);
+	storage_request_list_free(&l);
+	assert_int_equal(
+		storage_request_list(st, STORAGE_EXPIRED, 100, NOW + 6, &l, err, sizeof err),
+		STORAGE_OK);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.items[0].id, "r000000000000002");
+	storage_request_list_free(&l);
+
+	/* revoking an endpoint cancels its pending requests at once */
+	assert_int_equal(storage_endpoint_revoke(st, "a000000000000002", NOW + 7, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(storage_endpoint_revoke(st, "a0000000000000ff", NOW + 7, err, sizeof err),
+			 STORAGE_E_NOT_FOUND);
+	assert_int_equal(storage_endpoint_get(st, "a000000000000002", &ep, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(ep.revoked_at, NOW + 7);
+	assert_int_equal(
+		storage_request_list(st, STORAGE_CANCELLED, 100, NOW + 7, &l, err, sizeof err),
+		STORAGE_OK);
+	assert_int_equal(l.n, 2);
+	storage_request_list_free(&l);
+	assert_int_equal(decide(st, "r000000000000003", "bob", 1, NOW + 8), STORAGE_E_NOT_PENDING);
+
+	assert_int_equal(storage_request_list(st, -1, 0, NOW, &l, err, sizeof err),
+			 STORAGE_E_INVALID);
+}
+
+static void test_request_bounds(void **state)
+{
+	struct storage *st = *state;
+	struct storage_request q;
+
+	enroll(st, "e000000000000001", "a000000000000001");
+	memset(&q, 0, sizeof q);
+	snprintf(q.id, sizeof q.id, "r000000000000001");
+	snprintf(q.endpoint_id, sizeof q.endpoint_id, "a000000000000001");
+	q.argv_json = (char *)"[\"x\"]";
+	q.reason = q.rule = (char *)"";
+	q.approvals_needed = 11;
+	assert_int_equal(storage_request_add(st, &q, err, sizeof err), STORAGE_E_INVALID);
+	q.approvals_needed = 1;
+	/* an unknown endpoint breaks the foreign key */
+	snprintf(q.endpoint_id, sizeof q.endpoint_id, "a0000000000000ff");
+	assert_int_equal(storage_request_add(st, &q, err, sizeof err), STORAGE_E_EXISTS);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
+		cmocka_unit_test(test_bad_url),
+		cmocka_unit_test_setup_teardown(test_users_tokens, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_enrollment, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_request_approve_n_of_m, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_request_deny_cancel_expire, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_request_list_and_revoke, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_request_bounds, setup, teardown),
+	};
+
+	if (argc != 2 || (strcmp(argv[1], "sqlite") != 0 && strcmp(argv[1], "postgresql") != 0)) {
+		fprintf(stderr, "usage: %s sqlite|postgresql\n", argv[0]);
+		return 2;
+	}
+	use_pg = strcmp(argv[1], "postgresql") == 0;
+	if (use_pg && !getenv("JITSU_HUB_PG_URL")) {
+		fprintf(stderr, "JITSU_HUB_PG_URL is not set (run through pgcluster.py)\n");
+		return 77;
+	}
+	if (!use_pg && !mkdtemp(sqlite_dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	int rc = cmocka_run_group_tests_name(use_pg ? "storage-postgresql" : "storage-sqlite",
+					     tests, NULL, NULL);
+	if (!use_pg) {
+		char cmd[128];
+		snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", sqlite_dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", sqlite_dir);
+	}
+	return rc;
+}
