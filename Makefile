@@ -54,16 +54,10 @@ check: deps-check
 	$(MAKE) integration
 	$(MAKE) asan
 
-# Everything under ./run: a policy that lets the sudo group and root elevate,
-# the socket and the state directory. Nothing is written to /etc.
+# Everything under ./run: a jitsu-hub on SQLite, a jitsud enrolled into it,
+# the policy, the sockets and the state. Nothing is written to /etc.
 run: build
-	@mkdir -p $(RUNDIR)
-	@chmod 755 $(RUNDIR)
-	@[ -f $(RUNDIR)/policy.conf ] || cp examples/policy.conf $(RUNDIR)/policy.conf
-	@chown root:root $(RUNDIR)/policy.conf && chmod 644 $(RUNDIR)/policy.conf
-	@echo "jitsud: policy $(RUNDIR)/policy.conf, socket $(RUNDIR)/jitsud.sock"
-	@echo "try, as a user the policy permits:  JITSU_SOCKET=$(RUNDIR)/jitsud.sock $(CURDIR)/$(BUILD)/jitsu/jitsu id"
-	$(BUILD)/jitsud/jitsud -f -c $(RUNDIR)/policy.conf -S $(RUNDIR)/jitsud.sock -d $(RUNDIR)/state
+	scripts/run.sh $(BUILD)
 
 # The prefix is compiled into the defaults (SYSCONFDIR/jitsu/policy.conf):
 # reconfigure first, then build, then install.
