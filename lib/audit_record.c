@@ -14,9 +14,11 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <nettle/base64.h>
+#include <nettle/hmac.h>
+#include <nettle/memops.h>
+
+#include "jitsu/digest.h"
 
 /* `,"hash":"` + 64 hex + `"}`: the fixed tail of every line. */
 #define SUFFIX_HEAD ",\"hash\":\""
@@ -38,16 +40,17 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* SHA-256 over up to three parts; returns 0 or -EIO. */
-static int sha256_parts(const void *a, size_t an, const void *b, size_t bn, const void *c,
-			size_t cn, uint8_t out[AUDIT_HASH_LEN])
+/* SHA-256 over up to three parts. */
+static void sha256_parts(const void *a, size_t an, const void *b, size_t bn, const void *c,
+			 size_t cn, uint8_t out[AUDIT_HASH_LEN])
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
-		 EVP_DigestUpdate(ctx, a, an) && EVP_DigestUpdate(ctx, b, bn) &&
-		 EVP_DigestUpdate(ctx, c, cn) && EVP_DigestFinal_ex(ctx, out, NULL);
-	EVP_MD_CTX_free(ctx);
-	return ok ? 0 : -EIO;
+	struct digest_sha256 d;
+	digest_sha256_init(&d);
+	digest_sha256_update(&d, a, an);
+	digest_sha256_update(&d, b, bn);
+	digest_sha256_update(&d, c, cn);
+	digest_sha256_final(&d, out);
+	explicit_bzero(&d, sizeof d); /* the state may hold key bytes */
 }
 
 static void put_be(uint8_t *p, uint64_t v, int n)
@@ -112,7 +115,8 @@ json_t *audit_record_bytes(const void *p, size_t n)
 	char *b = malloc(cap);
 	if (!b)
 		return NULL;
-	EVP_EncodeBlock((unsigned char *)b, p, (int)n);
+	base64_encode_raw(b, n, p);
+	b[cap - 1] = '\0';
 	json_t *o = json_pack("{s:s}", "b64", b);
 	free(b);
 	return o;
@@ -141,7 +145,21 @@ static int b64_char(char c)
 	       c == '+' || c == '/';
 }
 
-/* Strict base64: length a multiple of 4, padding only at the end. */
+/* The six bits of a base64 character; padding '=' counts as zero bits. */
+static uint32_t b64_bits(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return (uint32_t)(c - 'A');
+	if (c >= 'a' && c <= 'z')
+		return (uint32_t)(c - 'a' + 26);
+	if (c >= '0' && c <= '9')
+		return (uint32_t)(c - '0' + 52);
+	return c == '+' ? 62 : c == '/' ? 63 : 0;
+}
+
+/* Strict base64: length a multiple of 4, padding only at the end. Unused
+ * low bits before the padding are not checked here: the canonical
+ * re-encoding in audit_record_decode() refuses them. */
 static int b64_decode(const char *s, size_t sl, char **out, size_t *n)
 {
 	if (sl % 4 || sl > (size_t)INT32_MAX)
@@ -155,12 +173,14 @@ static int b64_decode(const char *s, size_t sl, char **out, size_t *n)
 	unsigned char *b = malloc(sl / 4 * 3 + 1);
 	if (!b)
 		return -ENOMEM;
-	int got = sl ? EVP_DecodeBlock(b, (const unsigned char *)s, (int)sl) : 0;
-	if (got < 0 || (size_t)got < pad) {
-		free(b);
-		return -EINVAL;
+	for (size_t i = 0, o = 0; i < sl; i += 4, o += 3) {
+		uint32_t v = b64_bits(s[i]) << 18 | b64_bits(s[i + 1]) << 12 |
+			     b64_bits(s[i + 2]) << 6 | b64_bits(s[i + 3]);
+		b[o] = (unsigned char)(v >> 16);
+		b[o + 1] = (unsigned char)(v >> 8);
+		b[o + 2] = (unsigned char)v;
 	}
-	*n = (size_t)got - pad;
+	*n = sl / 4 * 3 - pad;
 	b[*n] = '\0';
 	*out = (char *)b;
 	return 0;
@@ -224,10 +244,7 @@ int audit_record_build(json_t *rec, const uint8_t prev[AUDIT_HASH_LEN], char **l
 		free(canon);
 		return -EMSGSIZE;
 	}
-	if (sha256_parts(prev, AUDIT_HASH_LEN, canon, n, "", 0, hash) < 0) {
-		free(canon);
-		return -EIO;
-	}
+	sha256_parts(prev, AUDIT_HASH_LEN, canon, n, "", 0, hash);
 	char *l = realloc(canon, n - 1 + SUFFIX_LEN + 2);
 	if (!l) {
 		free(canon);
@@ -341,11 +358,8 @@ int audit_record_parse(const char *line, size_t len, struct audit_record *r, cha
 	/* The hash member is the last one in the text and the only "hash"
 	 * key (duplicates were refused), so the object agrees with the tail. */
 	uint8_t h[AUDIT_HASH_LEN];
-	if (sha256_parts(r->prev, AUDIT_HASH_LEN, line, len - SUFFIX_LEN, "}", 1, h) < 0) {
-		audit_record_free(r);
-		return -ENOMEM;
-	}
-	if (CRYPTO_memcmp(h, r->hash, AUDIT_HASH_LEN)) {
+	sha256_parts(r->prev, AUDIT_HASH_LEN, line, len - SUFFIX_LEN, "}", 1, h);
+	if (!memeql_sec(h, r->hash, AUDIT_HASH_LEN)) {
 		seterr(err, errlen, "hash does not match the record's contents");
 		audit_record_free(r);
 		return -EBADMSG;
@@ -580,14 +594,10 @@ int audit_record_evolve(uint8_t k[AUDIT_KEY_LEN])
 {
 	static const char tag[] = "jitsu-audit-evolve-v1";
 	uint8_t next[AUDIT_HASH_LEN];
-	int r = sha256_parts(tag, sizeof tag - 1, k, AUDIT_KEY_LEN, "", 0, next);
-	/* On failure the old key is erased all the same: never keep it. */
-	if (r < 0)
-		memset(k, 0, AUDIT_KEY_LEN);
-	else
-		memcpy(k, next, AUDIT_KEY_LEN);
-	OPENSSL_cleanse(next, sizeof next);
-	return r;
+	sha256_parts(tag, sizeof tag - 1, k, AUDIT_KEY_LEN, "", 0, next);
+	memcpy(k, next, AUDIT_KEY_LEN);
+	explicit_bzero(next, sizeof next);
+	return 0;
 }
 
 int audit_record_seal_mac(const uint8_t k[AUDIT_KEY_LEN], uint64_t epoch, uint64_t seq,
@@ -605,10 +615,11 @@ int audit_record_seal_mac(const uint8_t k[AUDIT_KEY_LEN], uint64_t epoch, uint64
 	put_be(p + 8, seq, 8);
 	memcpy(p + 16, prev, AUDIT_HASH_LEN);
 	memcpy(p + 16 + AUDIT_HASH_LEN, kid, AUDIT_KID_LEN);
-	unsigned ml = 0;
-	if (!HMAC(EVP_sha256(), k, AUDIT_KEY_LEN, msg, sizeof msg, mac, &ml) ||
-	    ml != AUDIT_HASH_LEN)
-		return -EIO;
+	struct hmac_sha256_ctx h;
+	hmac_sha256_set_key(&h, AUDIT_KEY_LEN, k);
+	hmac_sha256_update(&h, sizeof msg, msg);
+	hmac_sha256_digest(&h, AUDIT_HASH_LEN, mac);
+	explicit_bzero(&h, sizeof h);
 	return 0;
 }
 
@@ -621,8 +632,7 @@ static void vkey_pack(const struct audit_vkey *k, uint8_t b[VKEY_BIN_LEN])
 	put_be(b + 40, k->interval, 4);
 	uint8_t h[AUDIT_HASH_LEN];
 	static const char tag[] = "jitsu-audit-vkey-v1";
-	if (sha256_parts(tag, sizeof tag - 1, b, 44, "", 0, h) < 0)
-		memset(h, 0, sizeof h);
+	sha256_parts(tag, sizeof tag - 1, b, 44, "", 0, h);
 	memcpy(b + 44, h, 4);
 }
 
@@ -631,10 +641,9 @@ void audit_record_vkey_init(struct audit_vkey *k)
 	static const char tag[] = "jitsu-audit-kid-v1";
 	uint8_t b[VKEY_BIN_LEN], h[AUDIT_HASH_LEN];
 	vkey_pack(k, b);
-	if (sha256_parts(tag, sizeof tag - 1, b, 44, "", 0, h) < 0)
-		memset(h, 0, sizeof h);
+	sha256_parts(tag, sizeof tag - 1, b, 44, "", 0, h);
 	audit_record_hex(h, AUDIT_KID_LEN / 2, k->kid);
-	OPENSSL_cleanse(b, sizeof b);
+	explicit_bzero(b, sizeof b);
 }
 
 int audit_record_vkey_format(const struct audit_vkey *k, char *hex, size_t len)
@@ -644,7 +653,7 @@ int audit_record_vkey_format(const struct audit_vkey *k, char *hex, size_t len)
 		return -ENOBUFS;
 	vkey_pack(k, b);
 	audit_record_hex(b, sizeof b, hex);
-	OPENSSL_cleanse(b, sizeof b);
+	explicit_bzero(b, sizeof b);
 	return 0;
 }
 
@@ -661,7 +670,7 @@ int audit_record_vkey_parse(const char *hex, struct audit_vkey *k, char *err, si
 	for (size_t i = 0; i <= AUDIT_VKEY_HEX_LEN; i++)
 		low[i] = (char)(hex[i] >= 'A' && hex[i] <= 'F' ? hex[i] - 'A' + 'a' : hex[i]);
 	int bad = audit_record_unhex(low, b, sizeof b) < 0;
-	OPENSSL_cleanse(low, sizeof low);
+	explicit_bzero(low, sizeof low);
 	if (bad) {
 		seterr(err, errlen, "the verification key is not hexadecimal");
 		return -EINVAL;
@@ -670,12 +679,12 @@ int audit_record_vkey_parse(const char *hex, struct audit_vkey *k, char *err, si
 	k->start = get_be(b + 32, 8);
 	k->interval = (uint32_t)get_be(b + 40, 4);
 	vkey_pack(k, check);
-	bad = CRYPTO_memcmp(b + 44, check + 44, 4) != 0 || k->interval < AUDIT_EPOCH_MIN ||
+	bad = !memeql_sec(b + 44, check + 44, 4) || k->interval < AUDIT_EPOCH_MIN ||
 	      k->interval > AUDIT_EPOCH_MAX;
-	OPENSSL_cleanse(b, sizeof b);
-	OPENSSL_cleanse(check, sizeof check);
+	explicit_bzero(b, sizeof b);
+	explicit_bzero(check, sizeof check);
 	if (bad) {
-		OPENSSL_cleanse(k, sizeof *k);
+		explicit_bzero(k, sizeof *k);
 		seterr(err, errlen, "the verification key's checksum is wrong (typo?)");
 		return -EINVAL;
 	}

@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
+#include <nettle/memops.h>
 
 #include "jitsu/audit.h"
 
@@ -162,7 +162,7 @@ static int check_seal(struct verifier *v, const struct audit_record *r)
 		ret = bad(v, r->seq, "deriving the epoch key failed");
 	if (!ret && audit_record_seal_mac(ks->key, epoch, r->seq, r->prev, kid, want) < 0)
 		ret = bad(v, r->seq, "computing the seal failed");
-	if (!ret && CRYPTO_memcmp(mac, want, sizeof mac))
+	if (!ret && !memeql_sec(mac, want, sizeof mac))
 		ret = bad(v, r->seq,
 			  "seal does not match: the records before it were changed, "
 			  "or the seal was forged");
@@ -270,7 +270,7 @@ static int verifier_init(struct verifier *v, const struct audit_vkey *keys, size
 
 static void verifier_free(struct verifier *v)
 {
-	OPENSSL_cleanse(v->keys, (v->nkeys ? v->nkeys : 1) * sizeof *v->keys);
+	explicit_bzero(v->keys, (v->nkeys ? v->nkeys : 1) * sizeof *v->keys);
 	free(v->keys);
 	free(v->pending);
 }

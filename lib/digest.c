@@ -1,5 +1,9 @@
-/* digest: SHA-256 through nettle; see include/jitsu/digest.h for why. */
+/* digest: SHA-256 through nettle and randomness through getrandom(2); see
+ * include/jitsu/digest.h for why. */
 #include "jitsu/digest.h"
+
+#include <errno.h>
+#include <sys/random.h>
 
 void digest_sha256_init(struct digest_sha256 *d)
 {
@@ -22,4 +26,19 @@ void digest_sha256(const void *p, size_t n, uint8_t out[DIGEST_SHA256_LEN])
 	digest_sha256_init(&d);
 	digest_sha256_update(&d, p, n);
 	digest_sha256_final(&d, out);
+}
+
+int digest_random(void *p, size_t n)
+{
+	uint8_t *b = p;
+	while (n > 0) {
+		ssize_t r = getrandom(b, n, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -EIO;
+		b += r;
+		n -= (size_t)r;
+	}
+	return 0;
 }

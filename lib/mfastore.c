@@ -8,8 +8,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
+#include <nettle/memops.h>
+#include <nettle/pbkdf2.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,19 +39,19 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 void mfastore_state_wipe(struct mfastore_state *st)
 {
 	if (st)
-		OPENSSL_cleanse(st, sizeof *st);
+		explicit_bzero(st, sizeof *st);
 }
 
 void mfastore_enrollment_wipe(struct mfastore_enrollment *e)
 {
 	if (e)
-		OPENSSL_cleanse(e, sizeof *e);
+		explicit_bzero(e, sizeof *e);
 }
 
 void mfastore_recovery_codes_wipe(struct mfastore_recovery_codes *c)
 {
 	if (c)
-		OPENSSL_cleanse(c, sizeof *c);
+		explicit_bzero(c, sizeof *c);
 }
 
 const char *mfastore_result_name(enum mfastore_result r)
@@ -314,7 +314,7 @@ int mfastore_format(const struct mfastore_state *st, char *buf, size_t len)
 		     st->created, st->last_step, st->fail_count, st->lockout_level,
 		     st->locked_until, st->kdf_iter);
 	// clang-format on
-	OPENSSL_cleanse(secret, sizeof secret);
+	explicit_bzero(secret, sizeof secret);
 	for (unsigned i = 0; n >= 0 && (size_t)n < len - off && i < st->nrecovery; i++) {
 		char salt[2 * MFASTORE_SALT_LEN + 1], hash[2 * MFASTORE_HASH_LEN + 1];
 		off += (size_t)n;
@@ -324,7 +324,7 @@ int mfastore_format(const struct mfastore_state *st, char *buf, size_t len)
 			     st->recovery[i].used ? "used" : "unused");
 	}
 	if (n < 0 || (size_t)n >= len - off) {
-		OPENSSL_cleanse(buf, len);
+		explicit_bzero(buf, len);
 		return n < 0 ? -EINVAL : -ENOSPC;
 	}
 	return (int)(off + (size_t)n);
@@ -454,7 +454,7 @@ static int read_user(int dfd, uid_t uid, struct mfastore_state *st, char *err, s
 		rc = -EBADMSG;
 		snprintf(why, sizeof why, "file too large");
 	}
-	OPENSSL_cleanse(buf, sizeof buf);
+	explicit_bzero(buf, sizeof buf);
 	if (rc == -EBADMSG)
 		set_err(err, errlen,
 			"state of uid %u is corrupt (%s); an admin must run "
@@ -523,7 +523,7 @@ static int write_user(int dfd, uid_t uid, const struct mfastore_state *st, char 
 	int rc = mfastore_format(st, buf, sizeof buf);
 	if (rc >= 0)
 		rc = replace_file(dfd, name, buf, (size_t)rc, &step);
-	OPENSSL_cleanse(buf, sizeof buf);
+	explicit_bzero(buf, sizeof buf);
 	if (rc < 0)
 		set_err(err, errlen, "save state of uid %u: %s: %s", (unsigned)uid, step,
 			strerror(-rc));
@@ -645,9 +645,11 @@ int mfastore_begin_enroll(const char *dir, uid_t uid, const char *account, time_
 static int hash_code(const char *canon, const uint8_t salt[MFASTORE_SALT_LEN], unsigned iter,
 		     uint8_t out[MFASTORE_HASH_LEN])
 {
-	if (PKCS5_PBKDF2_HMAC(canon, (int)strlen(canon), salt, MFASTORE_SALT_LEN, (int)iter,
-			      EVP_sha256(), MFASTORE_HASH_LEN, out) != 1)
+	/* nettle asserts a nonzero count; OpenSSL refused it with an error. */
+	if (iter == 0)
 		return -EIO;
+	pbkdf2_hmac_sha256(strlen(canon), (const uint8_t *)canon, iter, MFASTORE_SALT_LEN, salt,
+			   MFASTORE_HASH_LEN, out);
 	return 0;
 }
 
@@ -667,7 +669,7 @@ static int new_recovery_codes(struct mfastore_state *st, struct mfastore_recover
 			rc = hash_code(canon, r->salt, st->kdf_iter, r->hash);
 		r->used = 0;
 	}
-	OPENSSL_cleanse(canon, sizeof canon);
+	explicit_bzero(canon, sizeof canon);
 	st->nrecovery = MFASTORE_RECOVERY_CODES;
 	return rc;
 }
@@ -713,7 +715,7 @@ int mfastore_confirm_enroll(const char *dir, uid_t uid, const char *input, time_
 	memset(codes, 0, sizeof *codes);
 	if (!input || now < 0 ||
 	    totp_parse_input(input, strnlen(input, TOTP_INPUT_MAX + 1), code) != TOTP_INPUT_CODE) {
-		OPENSSL_cleanse(code, sizeof code);
+		explicit_bzero(code, sizeof code);
 		set_err(err, errlen, "expected a %d-digit code", TOTP_DIGITS);
 		return -EINVAL;
 	}
@@ -725,7 +727,7 @@ int mfastore_confirm_enroll(const char *dir, uid_t uid, const char *input, time_
 	if (rc == 0)
 		rc = write_user(s.dfd, uid, &s.st, err, errlen);
 	session_close(&s);
-	OPENSSL_cleanse(code, sizeof code);
+	explicit_bzero(code, sizeof code);
 	if (rc < 0)
 		mfastore_recovery_codes_wipe(codes);
 	return rc;
@@ -748,13 +750,13 @@ static int check_recovery(struct mfastore_state *st, const char *canon)
 
 	for (unsigned i = 0; i < st->nrecovery; i++) {
 		if (hash_code(canon, st->recovery[i].salt, st->kdf_iter, h) < 0) {
-			OPENSSL_cleanse(h, sizeof h);
+			explicit_bzero(h, sizeof h);
 			return -EIO;
 		}
-		if (found < 0 && CRYPTO_memcmp(h, st->recovery[i].hash, sizeof h) == 0)
+		if (found < 0 && memeql_sec(h, st->recovery[i].hash, sizeof h))
 			found = (int)i;
 	}
-	OPENSSL_cleanse(h, sizeof h);
+	explicit_bzero(h, sizeof h);
 	if (found < 0)
 		return -EACCES;
 	if (st->recovery[found].used)
@@ -873,7 +875,7 @@ int mfastore_verify(const char *dir, uid_t uid, const char *input, time_t now,
 		return 0;
 	}
 	if (now < 0) {
-		OPENSSL_cleanse(canon, sizeof canon);
+		explicit_bzero(canon, sizeof canon);
 		v->result = MFASTORE_STORE_ERROR;
 		set_err(err, errlen, "invalid time");
 		return -EINVAL;
@@ -887,7 +889,7 @@ int mfastore_verify(const char *dir, uid_t uid, const char *input, time_t now,
 		close(dfd);
 	if (dfd == -ENOENT || rc == -ENOENT) {
 		v->result = MFASTORE_NOT_ENROLLED;
-		OPENSSL_cleanse(canon, sizeof canon);
+		explicit_bzero(canon, sizeof canon);
 		return 0;
 	}
 	rc = dfd < 0 ? dfd : session_open(&s, dir, uid, 0, err, errlen);
@@ -902,7 +904,7 @@ int mfastore_verify(const char *dir, uid_t uid, const char *input, time_t now,
 		v->result = MFASTORE_STORE_ERROR;
 	}
 	session_close(&s);
-	OPENSSL_cleanse(canon, sizeof canon);
+	explicit_bzero(canon, sizeof canon);
 	return rc;
 }
 

@@ -6,29 +6,20 @@
 
 #include <errno.h>
 #include <liboath/oath.h>
-#include <openssl/crypto.h>
+#include <nettle/memops.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
+
+#include "jitsu/digest.h"
 
 /* Crockford's base32 alphabet: no i, l, o or u, so codes read unambiguously. */
 static const char recovery_alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
 
+/* Kept for its callers; the one getrandom(2) loop is digest_random(). */
 int totp_random_bytes(void *buf, size_t n)
 {
-	uint8_t *p = buf;
-	while (n > 0) {
-		ssize_t r = getrandom(p, n, 0);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += r;
-		n -= (size_t)r;
-	}
-	return 0;
+	return digest_random(buf, n);
 }
 
 int totp_secret_new(uint8_t secret[TOTP_SECRET_LEN])
@@ -58,7 +49,7 @@ int totp_base32(const uint8_t *secret, size_t len, char *out, size_t outlen)
 		memcpy(out, b32, bare);
 		out[bare] = '\0';
 	}
-	OPENSSL_cleanse(b32, n);
+	explicit_bzero(b32, n);
 	free(b32);
 	return ret;
 }
@@ -113,9 +104,9 @@ int totp_uri(const uint8_t *secret, size_t len, const char *account, char *out, 
 			 "otpauth://totp/jitsu:%s?secret=%s&issuer=jitsu"
 			 "&algorithm=SHA1&digits=%d&period=%d",
 			 label, b32, TOTP_DIGITS, TOTP_STEP);
-	OPENSSL_cleanse(b32, sizeof b32);
+	explicit_bzero(b32, sizeof b32);
 	if (n < 0 || (size_t)n >= outlen) {
-		OPENSSL_cleanse(out, outlen);
+		explicit_bzero(out, outlen);
 		return n < 0 ? -EINVAL : -ENOSPC;
 	}
 	return n;
@@ -134,7 +125,7 @@ static int code_cmp(void *handle, const char *candidate)
 {
 	if (strnlen(candidate, TOTP_DIGITS + 1) != TOTP_DIGITS)
 		return 1;
-	return CRYPTO_memcmp(handle, candidate, TOTP_DIGITS) != 0;
+	return !memeql_sec(handle, candidate, TOTP_DIGITS);
 }
 
 int totp_check(const uint8_t *secret, size_t len, const char *code, time_t now, uint64_t *step)
@@ -152,7 +143,7 @@ int totp_check(const uint8_t *secret, size_t len, const char *code, time_t now, 
 	int rc = oath_totp_validate3_callback((const char *)secret, len, now, TOTP_STEP,
 					      OATH_TOTP_DEFAULT_START_TIME, TOTP_DIGITS,
 					      TOTP_WINDOW, &pos, &counter, code_cmp, want);
-	OPENSSL_cleanse(want, sizeof want);
+	explicit_bzero(want, sizeof want);
 	if (rc == OATH_INVALID_OTP)
 		return -EACCES;
 	if (rc < 0)
@@ -235,9 +226,9 @@ int totp_parse_input(const char *in, size_t len, char out[TOTP_CANON_MAX])
 	} else if (rc == 0) {
 		rc = parse_recovery(s, n, out);
 	}
-	OPENSSL_cleanse(s, sizeof s);
+	explicit_bzero(s, sizeof s);
 	if (rc < 0)
-		OPENSSL_cleanse(out, TOTP_CANON_MAX);
+		explicit_bzero(out, TOTP_CANON_MAX);
 	return rc;
 }
 
@@ -259,6 +250,6 @@ int totp_recovery_new(char display[TOTP_RECOVERY_LEN + 1], char canon[TOTP_CANON
 	}
 	canon[TOTP_RECOVERY_CHARS] = '\0';
 	display[o] = '\0';
-	OPENSSL_cleanse(rnd, sizeof rnd);
+	explicit_bzero(rnd, sizeof rnd);
 	return 0;
 }
