@@ -119,10 +119,10 @@ int audit_record_time_parse(const char *s, int64_t *t);
 /*
  * The forward-secure key schedule. audit_record_evolve() replaces k by
  * SHA-256("jitsu-audit-evolve-v1" || k) in place; it is one-way. It
- * returns 0, or -EIO with k zeroed if OpenSSL failed.
+ * returns 0.
  * audit_record_seal_mac() computes the MAC of a seal record:
  * HMAC-SHA256(k, "jitsu-audit-seal-v1" || be64(epoch) || be64(seq) ||
- * prev || kid). Returns 0 or -EIO (OpenSSL failure).
+ * prev || kid). Returns 0, or -EINVAL for a key id of the wrong length.
  */
 int audit_record_evolve(uint8_t k[AUDIT_KEY_LEN]);
 int audit_record_seal_mac(const uint8_t k[AUDIT_KEY_LEN], uint64_t epoch, uint64_t seq,
