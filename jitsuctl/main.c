@@ -6,8 +6,11 @@
  * Exit status: 0 done, 1 failed or found a problem, 2 usage.
  */
 #include "jitsuctl.h"
+#include "hub.h"
 
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -21,6 +24,7 @@ struct jitsuctl_cmd {
  * file, declare it in jitsuctl.h, list the file in meson.build and add: */
 static const struct jitsuctl_cmd cmds[] = {
 	{"audit", jitsuctl_audit_main, "verify, show and set up the audit trail"},
+	{"hub", jitsuctl_hub_main, "jitsu-hub: enrollment tokens, endpoints, approvals"},
 	{"mfa", jitsuctl_mfa_main, "show or reset a user's MFA enrollment"},
 };
 
@@ -28,7 +32,12 @@ static int usage(FILE *f)
 {
 	fprintf(f,
 		"usage: jitsuctl [-d STATEDIR] COMMAND [ARGS...]\n"
+		"       jitsuctl [--hub URL] [--fingerprint FP | --cacert FILE] [--json] "
+		"HUBCOMMAND\n"
 		"  -d STATEDIR  state directory (default %s)\n"
+		"hub commands (also as jitsuctl hub ...): token create, endpoints, endpoint "
+		"revoke,\n"
+		"  requests, approve, deny, admins add\n"
 		"commands:\n",
 		JITSUCTL_STATEDIR);
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
@@ -36,21 +45,76 @@ static int usage(FILE *f)
 	return f == stdout ? JITSUCTL_EXIT_OK : JITSUCTL_EXIT_USAGE;
 }
 
+/* The hub's commands also stand at the top level, as in
+ * `jitsuctl --hub URL approve ID`: they run as `jitsuctl hub ...`. */
+static const char *const hub_words[] = {"token",   "endpoints", "endpoint", "requests",
+					"approve", "deny",      "admins"};
+
+#define MAX_HUB_OPTS 8
+
+static int is_hub_word(const char *w)
+{
+	for (size_t i = 0; i < sizeof hub_words / sizeof hub_words[0]; i++)
+		if (!strcmp(w, hub_words[i]))
+			return 1;
+	return 0;
+}
+
+/* Runs a top-level hub command with the hub options given before it. */
+static int run_hub(int argc, char **argv, char **opts, int nopts, const char *statedir)
+{
+	char **v = calloc((size_t)(argc + nopts + 2), sizeof *v);
+	int n = 0;
+	if (!v)
+		return JITSUCTL_EXIT_FAIL;
+	v[n++] = "hub";
+	for (int i = 0; i < nopts; i++)
+		v[n++] = opts[i];
+	for (int i = 0; i < argc; i++)
+		v[n++] = argv[i];
+	int r = jitsuctl_hub_main(n, v, statedir);
+	free(v);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{"hub", required_argument, NULL, 'H'},
+		{"fingerprint", required_argument, NULL, 'F'},
+		{"cacert", required_argument, NULL, 'C'},
+		{"json", no_argument, NULL, 'J'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
 	const char *statedir = JITSUCTL_STATEDIR;
-	int c;
+	char *hub_opts[MAX_HUB_OPTS];
+	int c, nhub = 0;
 	/* "+": stop at the command word; its own options are its business. */
-	while ((c = getopt(argc, argv, "+d:hV")) != -1) {
+	while ((c = getopt_long(argc, argv, "+d:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd': statedir = optarg; break;
+		case 'H': hub_opts[nhub++] = "--url", hub_opts[nhub++] = optarg; break;
+		case 'F': hub_opts[nhub++] = "--fingerprint", hub_opts[nhub++] = optarg; break;
+		case 'C': hub_opts[nhub++] = "--cacert", hub_opts[nhub++] = optarg; break;
+		case 'J': hub_opts[nhub++] = "--json"; break;
 		case 'h': return usage(stdout);
 		case 'V': printf("jitsuctl %s\n", JITSU_VERSION); return JITSUCTL_EXIT_OK;
 		default: return usage(stderr);
 		}
+		if (nhub > MAX_HUB_OPTS - 2)
+			return usage(stderr);
 	}
 	if (optind >= argc)
 		return usage(stderr);
+	if (is_hub_word(argv[optind]))
+		return run_hub(argc - optind, argv + optind, hub_opts, nhub, statedir);
+	if (nhub) {
+		fprintf(stderr, "jitsuctl: --hub, --fingerprint, --cacert and --json go with hub "
+				"commands\n");
+		return usage(stderr);
+	}
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
 		if (!strcmp(argv[optind], cmds[i].name))
 			return cmds[i].main(argc - optind, argv + optind, statedir);

@@ -12,6 +12,7 @@
  *    cancelled) is recorded in the audit trail.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -24,7 +25,8 @@
 #include "jitsu/log.h"
 #include "trail.h"
 
-#define APPROVAL_POLL 30 /* seconds per long-poll */
+#define APPROVAL_POLL 30    /* seconds per long-poll */
+#define APPROVAL_RETRIES 60 /* one-second retries while the hub restarts */
 
 static json_t *request_body(struct session *s)
 {
@@ -110,6 +112,12 @@ static const char *wait_once(struct session *s, const struct hublink *l, const c
 			err, sizeof err);
 	if (r == -ECANCELED)
 		return "client-gone";
+	if (r == 0 && status == 503) {
+		/* The hub is restarting and says so: ask again shortly. */
+		json_decref(*req);
+		*req = NULL;
+		return "retry";
+	}
 	if (r == 0 && status != 200)
 		r = hubclient_error(status, *req, err, sizeof err);
 	const char *got = r == 0 ? json_string_value(json_object_get(*req, "id")) : NULL;
@@ -143,7 +151,7 @@ static int submit(struct session *s, const struct hublink *l, char id[17], time_
 		r = hubclient_error(status, answer, err, sizeof err);
 	const char *got = r == 0 ? json_string_value(json_object_get(answer, "id")) : NULL;
 	json_int_t exp = r == 0 ? json_integer_value(json_object_get(answer, "expires_at")) : 0;
-	if (r == 0 && (!got || strlen(got) != 16)) {
+	if (r == 0 && (!got || strlen(got) != 16 || strspn(got, "0123456789abcdef") != 16)) {
 		snprintf(err, sizeof err, "hub sent a malformed answer");
 		r = -EPROTO;
 	}
@@ -164,6 +172,7 @@ int approval_require(struct session *s)
 	char err[512], id[17], why[400];
 	struct hublink link;
 	time_t expires;
+	int retries = 0;
 
 	int r = hublink_load(s->ctx->cfg->state_dir, &link, err, sizeof err);
 	if (r < 0) {
@@ -192,6 +201,18 @@ int approval_require(struct session *s)
 			r = 0;
 		} else if (!strcmp(state, "pending")) {
 			done = 0;
+		} else if (!strcmp(state, "retry") && ++retries > APPROVAL_RETRIES) {
+			record(s, "failed", id, NULL);
+			session_refuse(s, PROTO_E_DENIED,
+				       "approval failed, refusing: the hub is unavailable");
+			r = -1;
+		} else if (!strcmp(state, "retry")) {
+			struct pollfd p = {s->sock, POLLIN, 0};
+			done = poll(&p, 1, 1000) > 0; /* the client left or cancelled */
+			if (done) {
+				cancel_at_hub(s, &link, id);
+				r = -1;
+			}
 		} else {
 			record(s, state, id, json_object_get(req, "decisions"));
 			proto_send_str(s->sock, PROTO_STATUS, "");
@@ -200,7 +221,7 @@ int approval_require(struct session *s)
 				session_refuse(s, PROTO_E_DENIED, "request %s denied by %s", id,
 					       why);
 			} else {
-				session_refuse(s, PROTO_E_DENIED, "request %s %.20s", id,
+				session_refuse(s, PROTO_E_DENIED, "request %s %s", id,
 					       !strcmp(state, "expired")
 						       ? "expired without a decision"
 						       : "was cancelled at the hub");

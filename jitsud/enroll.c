@@ -49,14 +49,26 @@ static int save(const char *statedir, const char *text, char *err, size_t errlen
 	return 0;
 }
 
+/* Reads a small system file that may be a symlink (os-release is one on
+ * Debian): these are facts to report, not files to trust. */
+static int read_link_ok(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -EIO;
+	buf[n] = '\0';
+	return (int)n;
+}
+
 /* PRETTY_NAME from os-release, or "Linux". */
 static void os_name(char *out, size_t len)
 {
 	char buf[4096];
-	int dfd = open("/etc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int n = dfd >= 0 ? hublink_read_small(dfd, "os-release", buf, sizeof buf, 0) : -1;
-	if (dfd >= 0)
-		close(dfd);
+	int n = read_link_ok("/etc/os-release", buf, sizeof buf);
 	snprintf(out, len, "Linux");
 	const char *p = n > 0 ? strstr(buf, "PRETTY_NAME=\"") : NULL;
 	if (p) {
@@ -70,10 +82,7 @@ static json_t *enroll_body(const char *token, char *err, size_t errlen)
 {
 	char host[256] = "", mid[64] = "", os[128];
 	struct utsname u;
-	int dfd = open("/etc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int n = dfd >= 0 ? hublink_read_small(dfd, "machine-id", mid, sizeof mid, 0) : -1;
-	if (dfd >= 0)
-		close(dfd);
+	int n = read_link_ok("/etc/machine-id", mid, sizeof mid);
 	mid[n > 0 ? strcspn(mid, "\n") : 0] = '\0';
 	if (strlen(mid) != 32 || gethostname(host, sizeof host - 1) < 0 || uname(&u) < 0) {
 		snprintf(err, errlen,
@@ -119,11 +128,21 @@ static int confirm_fingerprint(const char *url, char fp[HUBCLIENT_FP_LEN + 1], c
 int hublink_enroll(const char *statedir, const char *url, const char *token,
 		   const char *fingerprint, char *err, size_t errlen)
 {
-	struct hubclient c = {.url = url, .cancel_fd = -1};
+	char base[512];
+	size_t blen = strlen(url);
+	while (blen > 8 && url[blen - 1] == '/')
+		blen--; /* "https://hub:8443/" names the same hub */
+	if (blen >= sizeof base) {
+		snprintf(err, errlen, "hub URL too long");
+		return -EINVAL;
+	}
+	memcpy(base, url, blen);
+	base[blen] = '\0';
+	struct hubclient c = {.url = base, .cancel_fd = -1};
 	long status = 0;
 	json_t *answer = NULL;
 	int r = fingerprint ? hubclient_fp_normalize(fingerprint, c.fingerprint)
-			    : confirm_fingerprint(url, c.fingerprint, err, errlen);
+			    : confirm_fingerprint(base, c.fingerprint, err, errlen);
 	if (r == -EINVAL && fingerprint)
 		snprintf(err, errlen, "bad --fingerprint: expected SHA-256 as AB:CD:... or hex");
 	if (r < 0)
@@ -136,7 +155,7 @@ int hublink_enroll(const char *statedir, const char *url, const char *token,
 	if (r == 0 && status != 201)
 		r = hubclient_error(status, answer, err, errlen);
 	struct hublink l = {0};
-	snprintf(l.url, sizeof l.url, "%s", url);
+	snprintf(l.url, sizeof l.url, "%s", c.url);
 	memcpy(l.fingerprint, c.fingerprint, sizeof l.fingerprint);
 	if (r == 0 &&
 	    (hublink_copy_field(answer, "endpoint_id", l.endpoint_id, sizeof l.endpoint_id) ||
@@ -157,6 +176,7 @@ int hublink_enroll(const char *statedir, const char *url, const char *token,
 	free(text);
 	explicit_bzero(&l.credential, sizeof l.credential);
 	if (r == 0)
-		printf("enrolled: endpoint %s at %s (hub %s)\n", l.endpoint_id, url, l.fingerprint);
+		printf("enrolled: endpoint %s at %s (hub %s)\n", l.endpoint_id, base,
+		       l.fingerprint);
 	return r;
 }

@@ -50,7 +50,7 @@ int hubclient_error(long status, const json_t *answer, char *err, size_t errlen)
 		snprintf(err, errlen, "hub answered HTTP %ld", status);
 	/* The hub's words end up on a terminal: nothing that could drive it. */
 	for (char *p = err; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
 			*p = '?';
 	return -EPROTO;
 }

@@ -27,7 +27,7 @@
 #include "jitsu/policy_lex.h"
 
 #define FOR_MAX_SECS (7u * 24 * 60 * 60)
-#define APPROVALS_MAX 16u
+#define APPROVALS_MAX 10u /* the hub API's limit (docs/hub-api.md) */
 #define DAY_MINUTES (24u * 60)
 
 /* Parse results inside this file: 0, SYNTAX (already reported) or -ENOMEM. */

@@ -424,19 +424,19 @@ static void parse_every_option(void **state)
 static void parse_approval_options(void **state)
 {
 	struct policy *p = parse("permit approval alice\n"
-				 "permit approvals 16 bob\n"
+				 "permit approvals 10 bob\n"
 				 "permit approval approvals 2 carol\n"
 				 "permit approvals 2 approval dave\n");
 
 	assert_int_equal(p->rules[0].reqs, POLICY_REQ_APPROVAL);
 	assert_int_equal(p->rules[0].approvals, 1);
 	assert_int_equal(p->rules[1].reqs, POLICY_REQ_APPROVAL);
-	assert_int_equal(p->rules[1].approvals, 16);
+	assert_int_equal(p->rules[1].approvals, 10);
 	assert_int_equal(p->rules[2].approvals, 2);
 	assert_int_equal(p->rules[3].approvals, 2);
 	policy_free(p);
 	expect_error("permit approvals 0 alice", 1, "bad approvals");
-	expect_error("permit approvals 17 alice", 1, "bad approvals");
+	expect_error("permit approvals 11 alice", 1, "bad approvals");
 	expect_error("permit approvals 99999999999999999999 alice", 1, "bad approvals");
 	expect_error("permit approvals x alice", 1, "bad approvals");
 	expect_error("permit approvals", 1, "option 'approvals' needs a value");

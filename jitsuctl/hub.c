@@ -1,0 +1,752 @@
+/*
+ * jitsuctl hub: the people's side of jitsu-hub (docs/hub-api.md), through
+ * lib/hubclient.c.
+ *
+ *   jitsuctl hub [--url URL] [--fingerprint FP | --cacert FILE]
+ *                [--config FILE] [--json] COMMAND
+ *     token create [--expires DUR]   a single-use enrollment token, alone on stdout
+ *     endpoints                      the enrolled machines
+ *     endpoint revoke HOST           HOST: a hostname or an endpoint id
+ *     requests [--pending]           approval requests, newest first
+ *     approve ID [--note TEXT]
+ *     deny ID --why TEXT
+ *     admins add NAME --role admin|approver|auditor
+ *                                    a new hub user; its token alone on stdout
+ *
+ * Options may come anywhere after "hub". Each setting is taken from the
+ * first place that has it: the command line, the environment
+ * (JITSU_HUB_URL, JITSU_HUB_TOKEN, JITSU_HUB_FINGERPRINT, JITSU_HUB_CACERT),
+ * the config file (--config, else SYSCONFDIR/jitsu/jitsuctl.conf, lines
+ * "key = value" with keys hub, token, fingerprint, cacert). The token is
+ * never an option: other users can read a command line.
+ *
+ * MUST rules:
+ *  - The hub is authenticated on every call by hubclient (the pin checked
+ *    inside the TLS handshake, or the CA file): with neither a fingerprint
+ *    nor a CA file, nothing is sent.
+ *  - The config file may hold a token: it is used only if fstat on the
+ *    opened file (no symlink) shows a regular file owned by root or the
+ *    caller with no group or other permission; otherwise it is refused,
+ *    not skipped.
+ *  - Everything the hub says reaches the terminal escaped (hubfmt_escape);
+ *    --json output is ASCII JSON, so its strings cannot drive a terminal.
+ *  - An id goes into a URL path only as 16 lowercase hex digits, whether it
+ *    came from the command line or from the hub.
+ *  - A new token is printed once, to stdout, and wiped from memory; so is
+ *    the caller's.
+ *
+ * Exit status: 0 done, 1 failed (hub unreachable, refused or malformed),
+ * 2 usage (also: no hub, token or way to verify the hub configured).
+ */
+#include "hub.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hubfmt.h"
+#include "jitsu/hubclient.h"
+#include "jitsuctl.h"
+
+#define HUB_CONF_PATH JITSU_SYSCONFDIR "/jitsu/jitsuctl.conf"
+#define HUB_CONF_MAX 8192
+#define HUB_TTL_MAX 604800 /* the hub's cap on an enrollment token's life */
+#define HUB_ID_LEN 16
+#define HUB_TEXT_MAX 1024 /* a note or a reason */
+
+enum hub_opt {
+	OPT_EXPIRES = 1 << 0,
+	OPT_PENDING = 1 << 1,
+	OPT_NOTE = 1 << 2,
+	OPT_WHY = 1 << 3,
+	OPT_ROLE = 1 << 4,
+};
+
+/* The command line. */
+struct hub_opts {
+	const char *url, *fingerprint, *cacert, *config;
+	int json;
+	unsigned given; /* enum hub_opt */
+	long ttl;
+	const char *note, *why, *role;
+};
+
+/* One session with the hub. */
+struct hub_ctx {
+	struct hubclient c;
+	char url[512];
+	char cacert[PATH_MAX];
+	const struct hub_opts *o;
+};
+
+enum hub_arg { ARG_NONE, ARG_ID, ARG_NAME, ARG_HOST };
+
+struct hub_cmd {
+	const char *word, *sub; /* sub: NULL for a one-word command */
+	enum hub_arg arg;
+	unsigned allowed, required; /* enum hub_opt */
+	int (*run)(struct hub_ctx *x, const char *arg);
+};
+
+static int hub_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: jitsuctl hub [--url URL] [--fingerprint FP | --cacert FILE]\n"
+		"                    [--config FILE] [--json] COMMAND\n"
+		"  token create [--expires DUR]     new enrollment token (DUR: 90s, 15m, 1h, 2d)\n"
+		"  endpoints                        list the enrolled machines\n"
+		"  endpoint revoke HOST             revoke a machine (hostname or id)\n"
+		"  requests [--pending]             list approval requests\n"
+		"  approve ID [--note TEXT]         approve a request\n"
+		"  deny ID --why TEXT               deny a request\n"
+		"  admins add NAME --role ROLE      new hub user: admin, approver or auditor\n"
+		"environment: JITSU_HUB_URL, JITSU_HUB_TOKEN, JITSU_HUB_FINGERPRINT, "
+		"JITSU_HUB_CACERT\n");
+	return f == stdout ? JITSUCTL_EXIT_OK : JITSUCTL_EXIT_USAGE;
+}
+
+/* ---- checks on words ---- */
+
+static int is_id(const char *s)
+{
+	size_t n = 0;
+	for (; s[n]; n++)
+		if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
+			return 0;
+	return n == HUB_ID_LEN;
+}
+
+/* [A-Za-z0-9_][A-Za-z0-9_.-]{0,63}, as the hub wants a user name. */
+static int is_name(const char *s)
+{
+	size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-");
+	return n == strlen(s) && n >= 1 && n <= 64 && s[0] != '.' && s[0] != '-';
+}
+
+static int is_host(const char *s)
+{
+	size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-");
+	return n == strlen(s) && n >= 1 && n <= 253;
+}
+
+static int is_role(const char *s)
+{
+	return !strcmp(s, "admin") || !strcmp(s, "approver") || !strcmp(s, "auditor");
+}
+
+/* ---- the command line ---- */
+
+static int option(struct hub_opts *o, int c, const char *arg)
+{
+	switch (c) {
+	case 'u': o->url = arg; return 0;
+	case 'f': o->fingerprint = arg; return 0;
+	case 'C': o->cacert = arg; return 0;
+	case 'c': o->config = arg; return 0;
+	case 'j': o->json = 1; return 0;
+	case 'p': o->given |= OPT_PENDING; return 0;
+	case 'n':
+		o->given |= OPT_NOTE;
+		o->note = arg;
+		return 0;
+	case 'w':
+		o->given |= OPT_WHY;
+		o->why = arg;
+		return 0;
+	case 'r':
+		o->given |= OPT_ROLE;
+		o->role = arg;
+		return 0;
+	case 'e':
+		o->given |= OPT_EXPIRES;
+		if (hubfmt_duration(arg, &o->ttl) == 0 && o->ttl <= HUB_TTL_MAX)
+			return 0;
+		fprintf(stderr, "jitsuctl hub: --expires: a duration from 1s to 7d "
+				"(90s, 15m, 1h, 2d)\n");
+		return -2; /* explained */
+	default: return -1;
+	}
+}
+
+/* Reads every option, wherever it is; optind then points at the words.
+ * Returns 0, 1 for --help, -1 for a usage error, -2 for one explained. */
+static int parse_options(int argc, char **argv, struct hub_opts *o)
+{
+	static const struct option opts[] = {
+		{"url", required_argument, NULL, 'u'},
+		{"hub", required_argument, NULL, 'u'},
+		{"fingerprint", required_argument, NULL, 'f'},
+		{"cacert", required_argument, NULL, 'C'},
+		{"config", required_argument, NULL, 'c'},
+		{"json", no_argument, NULL, 'j'},
+		{"expires", required_argument, NULL, 'e'},
+		{"pending", no_argument, NULL, 'p'},
+		{"note", required_argument, NULL, 'n'},
+		{"why", required_argument, NULL, 'w'},
+		{"role", required_argument, NULL, 'r'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	int c;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'h')
+			return 1;
+		int r = option(o, c, optarg);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* The command's word(s) must be followed by exactly its argument. */
+static const struct hub_cmd *find_cmd(const struct hub_cmd *cmds, size_t ncmds, int n, char **w,
+				      const char **arg)
+{
+	for (size_t i = 0; n > 0 && i < ncmds; i++) {
+		const struct hub_cmd *c = &cmds[i];
+		if (strcmp(w[0], c->word) != 0 || (c->sub && (n < 2 || strcmp(w[1], c->sub) != 0)))
+			continue;
+		int words = c->sub ? 2 : 1;
+		if (n != words + (c->arg != ARG_NONE))
+			return NULL;
+		*arg = c->arg != ARG_NONE ? w[words] : NULL;
+		return c;
+	}
+	return NULL;
+}
+
+/* Usage checks that need no hub: options and the argument's shape. */
+static int check_cmd(const struct hub_cmd *c, const struct hub_opts *o, const char *arg)
+{
+	const char *bad = NULL;
+	if (o->given & ~c->allowed)
+		bad = "an option that does not go with this command";
+	else if ((o->given & c->required) != c->required)
+		bad = c->required & OPT_WHY ? "--why TEXT is required" : "--role is required";
+	else if (c->arg == ARG_ID && !is_id(arg))
+		bad = "ID must be a request id: 16 lowercase hex digits";
+	else if (c->arg == ARG_NAME && !is_name(arg))
+		bad = "NAME must be a user name: [A-Za-z0-9_][A-Za-z0-9_.-]{0,63}";
+	else if (c->arg == ARG_HOST && !is_host(arg))
+		bad = "HOST must be a hostname or an endpoint id";
+	else if (o->role && !is_role(o->role))
+		bad = "--role must be admin, approver or auditor";
+	else if (o->why && (!o->why[0] || strlen(o->why) > HUB_TEXT_MAX))
+		bad = "--why TEXT must be 1 to 1024 bytes";
+	else if (o->note && strlen(o->note) > HUB_TEXT_MAX)
+		bad = "--note TEXT must be at most 1024 bytes";
+	if (bad)
+		fprintf(stderr, "jitsuctl hub: %s\n", bad);
+	return bad ? -1 : 0;
+}
+
+/* ---- the config file ---- */
+
+/* Opens path and checks, on the fd, that it may hold a secret. */
+static int conf_open(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		int e = errno;
+		snprintf(err, errlen, "%s: %s", path,
+			 e == ELOOP ? "is a symbolic link" : strerror(e));
+		return -e;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (st.st_uid != 0 && st.st_uid != getuid()) || (st.st_mode & 077)) {
+		close(fd);
+		snprintf(err, errlen,
+			 "%s: refused: it must be a regular file owned by root or you, "
+			 "without group or other permissions (chmod 600)",
+			 path);
+		return -EPERM;
+	}
+	return fd;
+}
+
+/* Loads the config file; a missing default file is no error. 0 or -1. */
+static int conf_load(const char *path, struct hubfmt_conf *conf, char *err, size_t errlen)
+{
+	char buf[HUB_CONF_MAX + 2], why[128];
+	const char *name = path ? path : HUB_CONF_PATH;
+	size_t n = 0;
+	ssize_t k = 1;
+	int fd = conf_open(name, err, errlen);
+	if (fd == -ENOENT && !path)
+		return 0;
+	if (fd < 0)
+		return -1;
+	/* One byte more than allowed tells a file that is too large. */
+	while (k > 0 && n < HUB_CONF_MAX + 1) {
+		k = read(fd, buf + n, HUB_CONF_MAX + 1 - n);
+		n += k > 0 ? (size_t)k : 0;
+	}
+	close(fd);
+	buf[n] = '\0';
+	int r = k < 0 || n > HUB_CONF_MAX ? -1 : hubfmt_conf_parse(buf, conf, why, sizeof why);
+	if (k < 0 || n > HUB_CONF_MAX)
+		snprintf(err, errlen, "%s: unreadable or over %d bytes", name, HUB_CONF_MAX);
+	else if (r < 0)
+		snprintf(err, errlen, "%s:%s", name, why);
+	explicit_bzero(buf, sizeof buf);
+	return r < 0 ? -1 : 0;
+}
+
+/* ---- the session ---- */
+
+static const char *pick(const char *a, const char *b, const char *c)
+{
+	if (a && a[0])
+		return a;
+	if (b && b[0])
+		return b;
+	return c && c[0] ? c : NULL;
+}
+
+/* The first place that says how to verify the hub decides; both there is an error. */
+static int pick_trust(const struct hub_opts *o, const struct hubfmt_conf *conf, const char **fp,
+		      const char **ca)
+{
+	static const char *const where[] = {"the command line", "the environment",
+					    "the config file"};
+	const char *lv[3][2] = {
+		{o->fingerprint, o->cacert},
+		{getenv("JITSU_HUB_FINGERPRINT"), getenv("JITSU_HUB_CACERT")},
+		{conf->fingerprint, conf->cacert},
+	};
+	for (size_t i = 0; i < 3; i++) {
+		*fp = lv[i][0] && lv[i][0][0] ? lv[i][0] : NULL;
+		*ca = lv[i][1] && lv[i][1][0] ? lv[i][1] : NULL;
+		if (*fp && *ca) {
+			fprintf(stderr,
+				"jitsuctl: %s gives both a fingerprint and a CA file: "
+				"give one\n",
+				where[i]);
+			return JITSUCTL_EXIT_USAGE;
+		}
+		if (*fp || *ca)
+			return JITSUCTL_EXIT_OK;
+	}
+	fprintf(stderr, "jitsuctl: refusing to talk to an unverified hub: give --fingerprint FP "
+			"(as jitsu-hub init printed it) or --cacert FILE\n");
+	return JITSUCTL_EXIT_USAGE;
+}
+
+static int setup_trust(struct hub_ctx *x, const char *fp, const char *ca)
+{
+	if (fp && hubclient_fp_normalize(fp, x->c.fingerprint) < 0) {
+		fprintf(stderr, "jitsuctl: bad fingerprint: expected SHA-256 as AB:CD:... "
+				"(32 bytes) or 64 hex digits\n");
+		return JITSUCTL_EXIT_USAGE;
+	}
+	if (ca && snprintf(x->cacert, sizeof x->cacert, "%s", ca) >= (int)sizeof x->cacert) {
+		fprintf(stderr, "jitsuctl: CA file name too long\n");
+		return JITSUCTL_EXIT_USAGE;
+	}
+	x->c.cacert = ca ? x->cacert : NULL;
+	return JITSUCTL_EXIT_OK;
+}
+
+static int setup_url_token(struct hub_ctx *x, const char *url, const char *token)
+{
+	if (!url || !token) {
+		fprintf(stderr, "jitsuctl: no hub %s: %s\n", url ? "token" : "URL",
+			url ? "set JITSU_HUB_TOKEN or token = in " HUB_CONF_PATH
+			    : "give --url URL, set JITSU_HUB_URL or hub = in " HUB_CONF_PATH);
+		return JITSUCTL_EXIT_USAGE;
+	}
+	size_t n = strlen(url);
+	while (n > 0 && url[n - 1] == '/')
+		n--;
+	size_t t = strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
+	if (n == 0 || n >= sizeof x->url || token[t] || t > 200) {
+		fprintf(stderr, "jitsuctl: %s\n",
+			n == 0 || n >= sizeof x->url ? "bad hub URL"
+						     : "the hub token is malformed");
+		return JITSUCTL_EXIT_USAGE;
+	}
+	memcpy(x->url, url, n);
+	x->url[n] = '\0';
+	x->c.url = x->url;
+	snprintf(x->c.auth, sizeof x->c.auth, "Bearer %.200s", token);
+	return JITSUCTL_EXIT_OK;
+}
+
+/* Settings from the command line, the environment and the config file. */
+static int setup(struct hub_ctx *x, const struct hub_opts *o)
+{
+	struct hubfmt_conf conf;
+	char err[PATH_MAX + 256];
+	const char *fp = NULL, *ca = NULL;
+	memset(&conf, 0, sizeof conf);
+	x->c.cancel_fd = -1;
+	int r = JITSUCTL_EXIT_OK;
+	if (conf_load(o->config, &conf, err, sizeof err) < 0) {
+		fprintf(stderr, "jitsuctl: %s\n", err);
+		r = JITSUCTL_EXIT_FAIL;
+	}
+	if (r == JITSUCTL_EXIT_OK)
+		r = setup_url_token(x, pick(o->url, getenv("JITSU_HUB_URL"), conf.url),
+				    pick(NULL, getenv("JITSU_HUB_TOKEN"), conf.token));
+	if (r == JITSUCTL_EXIT_OK)
+		r = pick_trust(o, &conf, &fp, &ca);
+	if (r == JITSUCTL_EXIT_OK)
+		r = setup_trust(x, fp, ca);
+	explicit_bzero(&conf, sizeof conf);
+	return r;
+}
+
+/* One call expecting status want; else prints why. 0 with *out, or -1. */
+static int hub_call(struct hub_ctx *x, const char *method, const char *path, json_t *body,
+		    long want, json_t **out)
+{
+	char err[512], shown[600];
+	long status = 0;
+	int r = hubclient_call(&x->c, method, path, body, &status, out, err, sizeof err);
+	json_decref(body);
+	if (r == 0 && status != want) {
+		r = hubclient_error(status, *out, err, sizeof err);
+		json_decref(*out);
+		*out = NULL;
+	}
+	if (r < 0) { /* the hub's message may carry any UTF-8: escape it all */
+		hubfmt_escape(err, shown, sizeof shown - 1);
+		fprintf(stderr, "jitsuctl: %s\n", shown);
+	}
+	return r < 0 ? -1 : 0;
+}
+
+/* ---- output ---- */
+
+static const char *jstr(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+static long long jint(const json_t *o, const char *key)
+{
+	return (long long)json_integer_value(json_object_get(o, key));
+}
+
+static int malformed(void)
+{
+	fprintf(stderr, "jitsuctl: the hub sent a malformed answer\n");
+	return JITSUCTL_EXIT_FAIL;
+}
+
+/* The hub's object, compact ASCII JSON on one line. */
+static int print_json(const json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
+	if (!s)
+		return malformed();
+	puts(s);
+	explicit_bzero(s, strlen(s)); /* it may carry a new token */
+	free(s);
+	return fflush(stdout) == 0 ? JITSUCTL_EXIT_OK : JITSUCTL_EXIT_FAIL;
+}
+
+/* A new token, alone on stdout (or the whole answer with --json); then
+ * wiped. note goes to stderr for people. */
+static int print_secret(struct hub_ctx *x, json_t *ans, const char *note)
+{
+	json_t *t = json_object_get(ans, "token");
+	const char *tok = json_string_value(t);
+	int r;
+	if (!tok || !tok[0] ||
+	    tok[strspn(tok, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")])
+		r = malformed();
+	else if (x->o->json)
+		r = print_json(ans);
+	else {
+		puts(tok);
+		r = fflush(stdout) == 0 ? JITSUCTL_EXIT_OK : JITSUCTL_EXIT_FAIL;
+	}
+	if (r == JITSUCTL_EXIT_OK && !x->o->json)
+		fprintf(stderr, "jitsuctl: %s; it is shown only now\n", note);
+	if (tok)
+		explicit_bzero((char *)tok, strlen(tok));
+	return r;
+}
+
+/* "n/N": approve decisions so far over the approvals needed. */
+static void approvals(const json_t *req, char *out, size_t len)
+{
+	size_t i, n = 0;
+	json_t *d;
+	json_array_foreach(json_object_get(req, "decisions"), i, d)
+	{
+		const char *v = jstr(d, "verdict");
+		n += v && !strcmp(v, "approve");
+	}
+	snprintf(out, len, "%zu/%lld", n, jint(req, "approvals_needed"));
+}
+
+/* argv items joined by spaces, quoted when empty or holding a blank. */
+static void join_argv(const json_t *argv, char *out, size_t len)
+{
+	size_t i, n = 0;
+	json_t *a;
+	out[0] = '\0';
+	json_array_foreach(argv, i, a)
+	{
+		const char *s = json_string_value(a);
+		int q = !s || !s[0] || strpbrk(s, " \t");
+		int k = snprintf(out + n, len - n, "%s%s%s%s", i ? " " : "", q ? "'" : "",
+				 s ? s : "?", q ? "'" : "");
+		if (k < 0 || (size_t)k >= len - n)
+			break; /* cut: the cell is cut shorter anyway */
+		n += (size_t)k;
+	}
+}
+
+/* ---- commands ---- */
+
+static int cmd_token_create(struct hub_ctx *x, const char *arg)
+{
+	char note[128], when[32];
+	json_t *ans = NULL;
+	json_t *body = x->o->given & OPT_EXPIRES ? json_pack("{s:I}", "ttl", (json_int_t)x->o->ttl)
+						 : json_object();
+	if (hub_call(x, "POST", "/api/v1/enrollment-tokens", body, 201, &ans) < 0)
+		return JITSUCTL_EXIT_FAIL;
+	hubfmt_time(jint(ans, "expires_at"), when, sizeof when);
+	snprintf(note, sizeof note, "enrollment token for one machine, valid until %s", when);
+	int r = print_secret(x, ans, note);
+	json_decref(ans);
+	return r;
+}
+
+static int cmd_admins_add(struct hub_ctx *x, const char *arg)
+{
+	char note[160];
+	json_t *ans = NULL;
+	json_t *body = json_pack("{s:s,s:s}", "name", arg, "role", x->o->role);
+	if (hub_call(x, "POST", "/api/v1/users", body, 201, &ans) < 0)
+		return JITSUCTL_EXIT_FAIL;
+	snprintf(note, sizeof note, "hub user %s (%s) created; this is its API token", arg,
+		 x->o->role);
+	int r = print_secret(x, ans, note);
+	json_decref(ans);
+	return r;
+}
+
+static int print_endpoints(const json_t *list)
+{
+	static const struct hubfmt_col cols[] = {
+		{"ID", 16},       {"HOSTNAME", 40},  {"OS", 32},      {"AGENT", 12},
+		{"ENROLLED", 17}, {"LAST SEEN", 16}, {"REVOKED", 17},
+	};
+	struct hubfmt_table t;
+	time_t now = time(NULL);
+	size_t i;
+	json_t *e;
+	int r = json_is_array(list) ? hubfmt_table_init(&t, cols, 7) : -EINVAL;
+	json_array_foreach(list, i, e)
+	{
+		char enrolled[32], seen[32] = "never", revoked[32];
+		hubfmt_time(jint(e, "enrolled_at"), enrolled, sizeof enrolled);
+		hubfmt_time(jint(e, "revoked_at"), revoked, sizeof revoked);
+		if (jint(e, "last_seen") > 0) {
+			hubfmt_span(now - jint(e, "last_seen"), seen, sizeof seen - 4);
+			strcat(seen, " ago");
+		}
+		const char *row[] = {jstr(e, "id"), jstr(e, "hostname"),
+				     jstr(e, "os"), jstr(e, "agent_version"),
+				     enrolled,      seen,
+				     revoked};
+		if (r == 0)
+			r = hubfmt_table_add(&t, row);
+	}
+	if (r == -EINVAL)
+		return malformed();
+	if (r == 0)
+		r = hubfmt_table_print(&t, stdout);
+	hubfmt_table_free(&t);
+	return r == 0 ? JITSUCTL_EXIT_OK : JITSUCTL_EXIT_FAIL;
+}
+
+static int cmd_endpoints(struct hub_ctx *x, const char *arg)
+{
+	json_t *ans = NULL;
+	if (hub_call(x, "GET", "/api/v1/endpoints", NULL, 200, &ans) < 0)
+		return JITSUCTL_EXIT_FAIL;
+	int r = x->o->json ? print_json(ans) : print_endpoints(json_object_get(ans, "endpoints"));
+	json_decref(ans);
+	return r;
+}
+
+/* HOST as an id, or as the hostname of exactly one endpoint not revoked. */
+static const char *find_endpoint(const json_t *list, const char *host)
+{
+	const char *hit = NULL;
+	size_t i, live = 0, dead = 0;
+	json_t *e;
+	json_array_foreach(list, i, e)
+	{
+		const char *id = jstr(e, "id"), *name = jstr(e, "hostname");
+		if (id && !strcmp(id, host))
+			return is_id(id) ? id : NULL;
+		if (!id || !name || strcmp(name, host) != 0)
+			continue;
+		if (json_is_null(json_object_get(e, "revoked_at"))) {
+			live++;
+			hit = id;
+		} else {
+			dead++;
+		}
+	}
+	if (live > 1)
+		fprintf(stderr,
+			"jitsuctl: %zu endpoints are named %s: give the id "
+			"(jitsuctl hub endpoints)\n",
+			live, host);
+	else if (!live)
+		fprintf(stderr, "jitsuctl: %s: %s\n", host,
+			dead ? "revoked already" : "no such endpoint");
+	return live == 1 && is_id(hit) ? hit : NULL;
+}
+
+static int cmd_endpoint_revoke(struct hub_ctx *x, const char *arg)
+{
+	char path[96], id[HUB_ID_LEN + 1] = "", name[64];
+	json_t *list = NULL, *ans = NULL;
+	if (hub_call(x, "GET", "/api/v1/endpoints", NULL, 200, &list) < 0)
+		return JITSUCTL_EXIT_FAIL;
+	const char *hit = find_endpoint(json_object_get(list, "endpoints"), arg);
+	if (hit)
+		memcpy(id, hit, sizeof id);
+	json_decref(list);
+	snprintf(path, sizeof path, "/api/v1/endpoints/%s/revoke", id);
+	if (!id[0] || hub_call(x, "POST", path, json_object(), 200, &ans) < 0)
+		return JITSUCTL_EXIT_FAIL;
+	int r = JITSUCTL_EXIT_OK;
+	if (x->o->json) {
+		r = print_json(ans);
+	} else {
+		hubfmt_escape(jstr(ans, "hostname"), name, sizeof name - 1);
+		printf("endpoint %s (%s) revoked\n", id, name);
+	}
+	json_decref(ans);
+	return r;
+}
+
+static int print_requests(const json_t *list)
+{
+	static const struct hubfmt_col cols[] = {
+		{"ID", 16},   {"USER", 32},     {"HOST", 32},       {"COMMAND", 48},
+		{"STATE", 9}, {"APPROVALS", 9}, {"EXPIRES IN", 10},
+	};
+	static char cmd[4096];
+	struct hubfmt_table t;
+	time_t now = time(NULL);
+	size_t i;
+	json_t *q;
+	int r = json_is_array(list) ? hubfmt_table_init(&t, cols, 7) : -EINVAL;
+	json_array_foreach(list, i, q)
+	{
+		char n[48], left[32] = "-";
+		const char *state = jstr(q, "state");
+		approvals(q, n, sizeof n);
+		join_argv(json_object_get(q, "argv"), cmd, sizeof cmd);
+		if (state && !strcmp(state, "pending"))
+			hubfmt_span(jint(q, "expires_at") - now, left, sizeof left);
+		const char *row[] = {jstr(q, "id"), jstr(q, "user"), jstr(q, "host"), cmd, state, n,
+				     left};
+		if (r == 0)
+			r = hubfmt_table_add(&t, row);
+	}
+	if (r == -EINVAL)
+		return malformed();
+	if (r == 0)
+		r = hubfmt_table_print(&t, stdout);
+	hubfmt_table_free(&t);
+	return r == 0 ? JITSUCTL_EXIT_OK : JITSUCTL_EXIT_FAIL;
+}
+
+static int cmd_requests(struct hub_ctx *x, const char *arg)
+{
+	json_t *ans = NULL;
+	const char *path =
+		x->o->given & OPT_PENDING ? "/api/v1/requests?state=pending" : "/api/v1/requests";
+	if (hub_call(x, "GET", path, NULL, 200, &ans) < 0)
+		return JITSUCTL_EXIT_FAIL;
+	int r = x->o->json ? print_json(ans) : print_requests(json_object_get(ans, "requests"));
+	json_decref(ans);
+	return r;
+}
+
+/* POST /requests/ID/verb; prints the request's state afterwards. */
+static int decide(struct hub_ctx *x, const char *id, const char *verb, json_t *body)
+{
+	char path[96], state[16], n[48];
+	json_t *ans = NULL;
+	if (!body) {
+		fprintf(stderr, "jitsuctl: the text must be UTF-8\n");
+		return JITSUCTL_EXIT_USAGE;
+	}
+	snprintf(path, sizeof path, "/api/v1/requests/%s/%s", id, verb);
+	if (hub_call(x, "POST", path, body, 200, &ans) < 0)
+		return JITSUCTL_EXIT_FAIL;
+	int r = JITSUCTL_EXIT_OK;
+	if (x->o->json) {
+		r = print_json(ans);
+	} else {
+		hubfmt_escape(jstr(ans, "state"), state, sizeof state - 1);
+		approvals(ans, n, sizeof n);
+		printf("request %s: %s (%s approvals)\n", id, state, n);
+	}
+	json_decref(ans);
+	return r;
+}
+
+static int cmd_approve(struct hub_ctx *x, const char *arg)
+{
+	json_t *body = x->o->note ? json_pack("{s:s}", "note", x->o->note) : json_object();
+	return decide(x, arg, "approve", body);
+}
+
+static int cmd_deny(struct hub_ctx *x, const char *arg)
+{
+	return decide(x, arg, "deny", json_pack("{s:s}", "reason", x->o->why));
+}
+
+static const struct hub_cmd hub_cmds[] = {
+	{"token", "create", ARG_NONE, OPT_EXPIRES, 0, cmd_token_create},
+	{"endpoints", NULL, ARG_NONE, 0, 0, cmd_endpoints},
+	{"endpoint", "revoke", ARG_HOST, 0, 0, cmd_endpoint_revoke},
+	{"requests", NULL, ARG_NONE, OPT_PENDING, 0, cmd_requests},
+	{"approve", NULL, ARG_ID, OPT_NOTE, 0, cmd_approve},
+	{"deny", NULL, ARG_ID, OPT_WHY, OPT_WHY, cmd_deny},
+	{"admins", "add", ARG_NAME, OPT_ROLE, OPT_ROLE, cmd_admins_add},
+};
+
+int jitsuctl_hub_main(int argc, char **argv, const char *statedir)
+{
+	struct hub_opts o = {0};
+	struct hub_ctx x = {.o = &o};
+	const char *arg = NULL;
+	int r = parse_options(argc, argv, &o);
+	if (r != 0)
+		return r == -2 ? JITSUCTL_EXIT_USAGE : hub_usage(r > 0 ? stdout : stderr);
+	const struct hub_cmd *cmd = find_cmd(hub_cmds, sizeof hub_cmds / sizeof hub_cmds[0],
+					     argc - optind, argv + optind, &arg);
+	if (!cmd)
+		return hub_usage(stderr);
+	if (check_cmd(cmd, &o, arg) < 0)
+		return JITSUCTL_EXIT_USAGE;
+	r = setup(&x, &o);
+	if (r == JITSUCTL_EXIT_OK)
+		r = cmd->run(&x, arg);
+	explicit_bzero(x.c.auth, sizeof x.c.auth);
+	return r;
+}
