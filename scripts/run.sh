@@ -73,10 +73,10 @@ As a member of the sudo group (the policy is $run/policy.conf):
 
 Approve it from another terminal, as root:
 
+  export JITSU_HUB_URL=$hub JITSU_HUB_FINGERPRINT=$fp
   export JITSU_HUB_TOKEN=\$(cat $run/approver.token)
-  curl -sk -H "Authorization: Bearer \$JITSU_HUB_TOKEN" "$hub/api/v1/requests?state=pending"
-  curl -sk -H "Authorization: Bearer \$JITSU_HUB_TOKEN" -H "Content-Type: application/json" \\
-       -d '{"note":"ok"}' "$hub/api/v1/requests/ID/approve"
+  $build/jitsuctl/jitsuctl requests --pending
+  $build/jitsuctl/jitsuctl approve ID --note ok
 
 The audit trail: $build/jitsuctl/jitsuctl -d $run/state audit show
 Ctrl-C stops jitsud and the hub.
