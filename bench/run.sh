@@ -1,6 +1,11 @@
 #!/bin/bash
-# bench/run.sh BUILD_DIR: jitsu against sudo, doas and s6-sudo; writes
-# docs/benchmarks.md and keeps the raw figures in bench/results/.
+# bench/run.sh BUILD_DIR: jitsu against sudo, doas and s6-sudo, then
+# jitsu-hub under load (bench/hubload.sh); writes docs/benchmarks.md and
+# keeps the raw figures in bench/results/.
+#
+# bench/run.sh --hub-only BUILD_DIR: only the jitsu-hub part; rewrites only
+# the "## jitsu-hub" section of docs/benchmarks.md. Needs neither root nor
+# the peers (as root, PostgreSQL runs as the postgres user).
 #
 # Run as root (make bench does). Everything it sets up is temporary and is
 # undone on exit, whatever the exit: the bench user, /etc/sudoers.d/<file>,
@@ -14,10 +19,15 @@
 # BENCH_RUNS runs per command each (default 334, at least 300 in all), so a
 # change in background load lands on every command alike; the report pools
 # the rounds. Other knobs: BENCH_TP_SECONDS (default 10), BENCH_TP_WORKERS
-# (default 16).
+# (default 16). The hub part has its own knobs (HUB_*, bench/hubload.sh).
 set -u
 
-BUILD_ARG=${1:?usage: bench/run.sh BUILD_DIR}
+HUB_ONLY=0
+if [ "${1:-}" = --hub-only ]; then
+	HUB_ONLY=1
+	shift
+fi
+BUILD_ARG=${1:?usage: bench/run.sh [--hub-only] BUILD_DIR}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "$BUILD_ARG" 2>/dev/null && pwd) || { echo "bench: no build directory $BUILD_ARG" >&2; exit 1; }
 
@@ -113,6 +123,40 @@ as_user() {
 
 # Reads NAME's value in kB from /proc/PID/status.
 proc_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+
+# jitsu-hub under load into $T/hub; keeps its raw output in $RESULTS.
+# 0 if every backend was measured.
+hub_bench() {
+	log "jitsu-hub: bench/hubload.sh (SQLite, then PostgreSQL)"
+	mkdir -p "$T/hub" "$RESULTS"
+	# hubload.sh bounds itself (the generator's deadline); timeout is the backstop.
+	run_wait timeout 600 "$ROOT/bench/hubload.sh" "$BUILD_ARG" "$T/hub"
+	local rc=$?
+	rm -f "$RESULTS"/hub-*
+	cp "$T/hub"/hub-* "$RESULTS/" 2>/dev/null
+	[ -s "$T/hub/hub-facts.txt" ] || { log "jitsu-hub: no figures (status $rc)"; return 1; }
+	[ $rc -eq 0 ] || log "jitsu-hub: not every backend was measured (status $rc)"
+	return $rc
+}
+
+if [ "$HUB_ONLY" = 1 ]; then
+	for tool in python3 cc timeout; do
+		command -v "$tool" >/dev/null || die "$tool not found"
+	done
+	T=$(mktemp -d /var/tmp/jitsubench.XXXXXX) || die "mktemp"
+	hub_bench
+	HUB_RC=$?
+	[ -s "$T/hub/hub-facts.txt" ] || die "jitsu-hub could not be measured"
+	if ! grep -q '^hub_[a-z]*_status=ok$' "$T/hub/hub-facts.txt"; then
+		die "jitsu-hub could not be measured on any backend: $(grep '_status=' "$T/hub/hub-facts.txt" | paste -sd' ')"
+	fi
+	mkdir -p "$(dirname "$DOC")"
+	python3 "$ROOT/bench/report.py" --hub-only "$T/hub/hub-facts.txt" "$DOC" >/dev/null ||
+		die "cannot write the jitsu-hub section of $DOC"
+	log "wrote the jitsu-hub section of $DOC; raw figures in $RESULTS/hub-*"
+	[ "$HUB_RC" -eq 0 ] || die "jitsu-hub: not every backend was measured (see $DOC)"
+	exit 0
+fi
 
 # ---------------------------------------------------------------- checks
 [ "$(id -u)" = 0 ] || die "must run as root"
@@ -283,6 +327,12 @@ printf 'append floor: %s\n' "$FLOOR" >>"$T/throughput.txt"
 
 kill -0 "$JPID" 2>/dev/null || die "jitsud died during the bench: $(tail -5 "$T/jitsud.log")"
 
+# ------------------------------------------------------------- jitsu-hub
+hub_bench
+HUB_RC=$?
+HUB_REPORT=()
+[ -s "$T/hub/hub-facts.txt" ] && HUB_REPORT=(--hub "$T/hub/hub-facts.txt")
+
 # ------------------------------------------------------------ report
 # The shared libraries a binary loads, by file name.
 libs() { ldd "$1" | awk '$1 !~ /^linux-vdso|^\/lib64\/ld-linux/ {print $1}' | paste -sd' '; }
@@ -338,8 +388,9 @@ cp "${LATENCY_JSON[@]}" "$RESULTS/"
 cp "$T/throughput.txt" "$RESULTS/throughput.txt"
 cp "$FACTS" "$RESULTS/facts.txt"
 cp "$T/jitsud.log" "$RESULTS/jitsud.log"
-python3 "$ROOT/bench/report.py" "$FACTS" "$T/benchmarks.md" "$RESULTS"/latency-*.json ||
-	die "cannot write the report"
+python3 "$ROOT/bench/report.py" "${HUB_REPORT[@]}" "$FACTS" "$T/benchmarks.md" \
+	"$RESULTS"/latency-*.json || die "cannot write the report"
 mkdir -p "$(dirname "$DOC")"
 cp "$T/benchmarks.md" "$DOC" || die "cannot write $DOC"
 log "wrote $DOC; raw figures in $RESULTS"
+[ "$HUB_RC" -eq 0 ] || die "jitsu-hub could not be measured on every backend (see $DOC)"
