@@ -40,6 +40,8 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <limits.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -62,6 +64,7 @@
 #define APPROVER_CONNS 4
 #define LONGPOLL "60"
 #define SETTLE_MAX_S 8.0
+#define COUNT_MAX (LONG_MAX / 8) /* so that the counts' sums cannot overflow */
 
 /* ---------------------------------------------------------------- util */
 
@@ -79,6 +82,7 @@ __attribute__((format(printf, 1, 2))) static void note(const char *fmt, ...)
 	va_list ap;
 	fprintf(stderr, "hubload: %7.2fs ", now() - t0);
 	va_start(ap, fmt);
+	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): tool bug llvm#40656
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
@@ -89,6 +93,7 @@ __attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt,
 	va_list ap;
 	fprintf(stderr, "hubload: FAILED: ");
 	va_start(ap, fmt);
+	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): tool bug llvm#40656
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
@@ -184,14 +189,36 @@ static double proc_cpu(const char *pid, int *ppid)
 	fclose(f);
 	buf[n] = '\0';
 	char *p = strrchr(buf, ')');
-	unsigned long ut = 0, st = 0;
-	int pp = 0;
 	/* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
-	if (!p || sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &pp, &ut,
-			 &st) != 3)
+	if (!p || p[1] != ' ' || !p[2])
+		return -1;
+	const char *s = p + 3; /* after the state */
+	char *end;
+	errno = 0;
+	long pp = strtol(s, &end, 10);
+	if (end == s || errno || pp < INT_MIN || pp > INT_MAX)
+		return -1;
+	s = end;
+	/* skips pgrp session tty tpgid flags minflt cminflt majflt cmajflt */
+	for (int k = 0; k < 9; k++) {
+		while (*s == ' ')
+			s++;
+		if (*s == '-')
+			s++;
+		if (!isdigit((unsigned char)*s))
+			return -1;
+		while (isdigit((unsigned char)*s))
+			s++;
+	}
+	unsigned long ut = strtoul(s, &end, 10);
+	if (end == s || errno)
+		return -1;
+	s = end;
+	unsigned long st = strtoul(s, &end, 10);
+	if (end == s || errno)
 		return -1;
 	if (ppid)
-		*ppid = pp;
+		*ppid = (int)pp;
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
@@ -216,9 +243,13 @@ static double db_cpu(void)
 	for (struct dirent *de; (de = readdir(d));) {
 		if (!isdigit((unsigned char)de->d_name[0]))
 			continue;
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+		if (*end)
+			continue;
 		int pp = 0;
 		double c = proc_cpu(de->d_name, &pp);
-		if (c >= 0 && (pp == db_pid || atoi(de->d_name) == db_pid))
+		if (c >= 0 && (pp == db_pid || pid == db_pid))
 			sum += c;
 	}
 	closedir(d);
@@ -255,9 +286,7 @@ typedef void (*done_fn)(struct conn *c, int status, json_t *body, double t);
 enum cstate { C_CLOSED, C_CONNECTING, C_HANDSHAKE, C_READY, C_SENDING, C_RECEIVING };
 
 struct conn {
-	int fd;
 	SSL *ssl;
-	enum cstate st;
 	char *out;
 	size_t outlen, outoff;
 	char *in;
@@ -265,6 +294,8 @@ struct conn {
 	done_fn done;
 	long ctx; /* the owner's index */
 	double t_start;
+	int fd;
+	enum cstate st;
 	int in_drive;
 	int opened; /* handshakes done on this conn */
 };
@@ -303,7 +334,8 @@ static void conn_open(struct conn *c)
 	open_conns++;
 	if (c->opened)
 		reconnects++;
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+				 .data.ptr = c};
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0)
 		die("epoll_ctl: %s", strerror(errno));
 	c->ssl = SSL_new(ssl_ctx);
@@ -321,6 +353,24 @@ static void conn_open(struct conn *c)
 	}
 }
 
+/* The status code of a status line "HTTP/1.x NNN ...", -1 if malformed. */
+static int status_code(const char *line)
+{
+	if (strncmp(line, "HTTP/1.", 7) != 0 || !isdigit((unsigned char)line[7]))
+		return -1;
+	const char *s = line + 7;
+	while (isdigit((unsigned char)*s))
+		s++;
+	if (*s != ' ' || !isdigit((unsigned char)s[1]))
+		return -1;
+	char *end;
+	errno = 0;
+	long v = strtol(s + 1, &end, 10);
+	if (errno || v < 100 || v > 999 || (*end != ' ' && *end != '\r'))
+		return -1;
+	return (int)v;
+}
+
 /* Parses a complete response in c->in; 1 complete, 0 not yet, -1 bad. */
 static int parse_response(struct conn *c, int *status, json_t **body, int *close_after)
 {
@@ -328,7 +378,8 @@ static int parse_response(struct conn *c, int *status, json_t **body, int *close
 	char *end = strstr(c->in, "\r\n\r\n");
 	if (!end)
 		return c->inlen > 65536 ? -1 : 0;
-	if (sscanf(c->in, "HTTP/1.%*d %d", status) != 1)
+	*status = status_code(c->in);
+	if (*status < 0)
 		return -1;
 	long cl = -1;
 	*close_after = 0;
@@ -383,12 +434,13 @@ static void conn_request(struct conn *c, const char *method, const char *path, c
 	if (c->out)
 		die("request on a busy connection");
 	c->out = xmalloc(cap);
-	int n = snprintf(c->out, cap, "%s %s HTTP/1.1\r\nHost: %s\r\n%s%s%s", method, path, host_hdr,
-			 auth ? "Authorization: " : "", auth ? auth : "", auth ? "\r\n" : "");
+	int n = snprintf(c->out, cap, "%s %s HTTP/1.1\r\nHost: %s\r\n%s%s%s", method, path,
+			 host_hdr, auth ? "Authorization: " : "", auth ? auth : "",
+			 auth ? "\r\n" : "");
 	if (body)
 		n += snprintf(c->out + n, cap - (size_t)n,
-			      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s", blen,
-			      body);
+			      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+			      blen, body);
 	else
 		n += snprintf(c->out + n, cap - (size_t)n, "\r\n");
 	c->outlen = (size_t)n;
@@ -420,8 +472,7 @@ static void drive(struct conn *c, uint32_t events)
 	c->in_drive = 1;
 	for (;;) {
 		switch (c->st) {
-		case C_CLOSED:
-			goto out;
+		case C_CLOSED: goto out;
 		case C_CONNECTING: {
 			struct pollfd p = {.fd = c->fd, .events = POLLOUT};
 			if (poll(&p, 1, 0) != 1)
@@ -574,7 +625,7 @@ static long next_item, done_items, active;
 enum phase { P_SETUP, P_TOKENS, P_ENROLL, P_CONNECT, P_SUBMIT, P_STEADY, P_BURST };
 static enum phase phase;
 static int resubmit;
-static long waiting; /* long-polls in flight */
+static long waiting;       /* long-polls in flight */
 static long early_pending; /* long-polls answered still pending (re-polled) */
 
 static struct samples lat_submit, lat_token, lat_enroll, lat_handshake;
@@ -660,8 +711,8 @@ static void enroll_done(struct conn *c, int status, json_t *body, double t)
 {
 	long i = c->ctx;
 	if (status == 201) {
-		snprintf(eps[i].auth, sizeof eps[i].auth, "Endpoint %s:%s", jstr(body, "endpoint_id"),
-			 jstr(body, "credential"));
+		snprintf(eps[i].auth, sizeof eps[i].auth, "Endpoint %s:%s",
+			 jstr(body, "endpoint_id"), jstr(body, "credential"));
 		sample_add(&lat_enroll, t - c->t_start);
 	} else {
 		expect(status, 201, body, "enroll");
@@ -757,7 +808,8 @@ static void submit(long i)
 	conn_request(&eps[i].c, "POST", "/api/v1/endpoint/requests", eps[i].auth,
 		     "{\"user\":\"alice\",\"host\":\"db1.example.org\","
 		     "\"argv\":[\"/usr/bin/systemctl\",\"restart\",\"postgresql\"],"
-		     "\"binary_sha256\":\"abababababababababababababababababababababababababababababababab\","
+		     "\"binary_sha256\":"
+		     "\"abababababababababababababababababababababababababababababababab\","
 		     "\"reason\":\"hubload\",\"rule\":\"/etc/jitsu/policy.conf:12\","
 		     "\"approvals_needed\":1}",
 		     submit_done, i);
@@ -830,7 +882,8 @@ static void approve_done(struct conn *c, int status, json_t *body, double t);
 static struct conn *free_approver(int n)
 {
 	for (int k = 0; k < n; k++)
-		if (approvers[k].st == C_READY || (approvers[k].st == C_CLOSED && !approvers[k].out))
+		if (approvers[k].st == C_READY ||
+		    (approvers[k].st == C_CLOSED && !approvers[k].out))
 			return &approvers[k];
 	return NULL;
 }
@@ -946,13 +999,62 @@ static int approvals_done(void)
 
 /* ---------------------------------------------------------------- main */
 
-static void usage(void)
+__attribute__((noreturn)) static void usage(void)
 {
-	fprintf(stderr, "usage: hubload --url URL --cacert FILE --admin-token-file FILE --hub-pid PID\n"
-			"               [--endpoints N] [--waiters N] [--inflight N] [--rate R]\n"
-			"               [--steady N] [--burst N] [--burst-inflight N] [--deadline S]\n"
-			"               [--db-pid POSTMASTER_PID]\n");
+	fprintf(stderr,
+		"usage: hubload --url URL --cacert FILE --admin-token-file FILE --hub-pid PID\n"
+		"               [--endpoints N] [--waiters N] [--inflight N] [--rate R]\n"
+		"               [--steady N] [--burst N] [--burst-inflight N] [--deadline S]\n"
+		"               [--db-pid POSTMASTER_PID]\n");
 	exit(2);
+}
+
+/* An invalid argument of option opt: a message, the usage, exit 2. */
+__attribute__((noreturn)) static void bad_arg(const char *opt, const char *arg, const char *want)
+{
+	fprintf(stderr, "hubload: invalid %s '%s': %s\n", opt, arg, want);
+	usage();
+}
+
+/* Option opt's argument: a whole decimal integer in [min, max]. */
+static long arg_long(const char *opt, const char *arg, long min, long max)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(arg, &end, 10);
+	if (end == arg || *end || errno || v < min || v > max) {
+		char want[96];
+		snprintf(want, sizeof want, "expected an integer from %ld to %ld", min, max);
+		bad_arg(opt, arg, want);
+	}
+	return v;
+}
+
+/* Option opt's argument: a whole finite number greater than 0. */
+static double arg_positive(const char *opt, const char *arg)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(arg, &end);
+	if (end == arg || *end || errno || !isfinite(v) || v <= 0)
+		bad_arg(opt, arg, "expected a number greater than 0");
+	return v;
+}
+
+/* The port of --url https://127.0.0.1:PORT (an optional "/" after it). */
+static unsigned url_port(const char *url)
+{
+	static const char prefix[] = "https://127.0.0.1:";
+	if (strncmp(url, prefix, sizeof prefix - 1) != 0 ||
+	    !isdigit((unsigned char)url[sizeof prefix - 1]))
+		bad_arg("--url", url, "expected https://127.0.0.1:PORT");
+	const char *s = url + sizeof prefix - 1;
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || v < 1 || v > 65535 || (*end && strcmp(end, "/") != 0))
+		bad_arg("--url", url, "expected https://127.0.0.1:PORT, PORT from 1 to 65535");
+	return (unsigned)v;
 }
 
 static double rate_of(long n, double secs)
@@ -985,26 +1087,27 @@ int main(int argc, char **argv)
 		case 'u': url = optarg; break;
 		case 'c': cacert = optarg; break;
 		case 'a': tokfile = optarg; break;
-		case 'p': hub_pid = atoi(optarg); break;
-		case 'e': n_endpoints = atol(optarg); break;
-		case 'w': n_waiters = atol(optarg); break;
-		case 'i': inflight = atol(optarg); break;
-		case 'r': rate = atof(optarg); break;
-		case 's': n_steady = atol(optarg); break;
-		case 'b': n_burst = atol(optarg); break;
-		case 'B': burst_inflight = atol(optarg); break;
-		case 'd': deadline_s = atof(optarg); break;
-		case 'D': db_pid = atoi(optarg); break;
+		case 'p': hub_pid = (int)arg_long("--hub-pid", optarg, 1, INT_MAX); break;
+		case 'e': n_endpoints = arg_long("--endpoints", optarg, 1, COUNT_MAX); break;
+		case 'w': n_waiters = arg_long("--waiters", optarg, 1, COUNT_MAX); break;
+		case 'i': inflight = arg_long("--inflight", optarg, 1, COUNT_MAX); break;
+		case 'r': rate = arg_positive("--rate", optarg); break;
+		case 's': n_steady = arg_long("--steady", optarg, 0, COUNT_MAX); break;
+		case 'b': n_burst = arg_long("--burst", optarg, 0, COUNT_MAX); break;
+		case 'B': burst_inflight = arg_long("--burst-inflight", optarg, 1, 16); break;
+		case 'd': deadline_s = arg_positive("--deadline", optarg); break;
+		case 'D': db_pid = (int)arg_long("--db-pid", optarg, 0, INT_MAX); break;
 		default: usage();
 		}
 	}
-	unsigned port = 0;
-	if (!url || !cacert || !tokfile || hub_pid <= 0 || optind != argc ||
-	    sscanf(url, "https://127.0.0.1:%u", &port) != 1 || !port || n_endpoints < 1 ||
-	    n_waiters < 1 || n_waiters > n_endpoints || inflight < 1 || rate <= 0 ||
-	    burst_inflight < 1 || burst_inflight > 16 || n_steady < 0 || n_burst < 0 ||
-	    n_steady + n_burst > n_waiters * 4)
+	if (!url || !cacert || !tokfile || hub_pid <= 0 || optind != argc)
 		usage();
+	unsigned port = url_port(url);
+	if (n_waiters > n_endpoints || n_steady + n_burst > n_waiters * 4) {
+		fprintf(stderr, "hubload: needs --waiters <= --endpoints and "
+				"--steady + --burst <= 4 * --waiters\n");
+		usage();
+	}
 	t0 = now();
 	run_deadline = t0 + deadline_s;
 	signal(SIGPIPE, SIG_IGN);
@@ -1227,15 +1330,17 @@ int main(int argc, char **argv)
 	/* split: an open TLS connection, then a suspended long-poll on it */
 	printf("connected=%ld\nrss_connected_kb=%ld\nrss_per_tls_conn_kib=%.1f\n"
 	       "rss_per_waiting_request_kib=%.1f\n",
-	       connected, rss_conn, connected ? (double)(rss_conn - rss_idle) / (double)connected : 0,
+	       connected, rss_conn,
+	       connected ? (double)(rss_conn - rss_idle) / (double)connected : 0,
 	       waiting_peak ? (double)(rss_peak - rss_conn) / (double)waiting_peak : 0);
 	printf("hub_sockets_idle=%d\nhub_sockets_peak=%d\n", socks_idle, socks_peak);
 	printf("early_pending=%ld\nerrors=%ld\nreconnects=%ld\nhandshakes=%ld\nelapsed_s=%.1f\n",
 	       early_pending, errors, reconnects, handshakes, now() - t0);
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
-	printf("generator_cpu_s=%.2f\n", (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
-						  (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+	printf("generator_cpu_s=%.2f\n",
+	       (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+		       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
 	fflush(stdout);
 	for (long i = 0; i < n_endpoints; i++)
 		conn_close(&eps[i].c);

@@ -31,10 +31,13 @@
 #define API_BODY_MAX 65536 /* bytes in a request body */
 #define API_WAIT_MAX 60    /* seconds a long-poll may ask for */
 
+struct webhook;
+
 struct api_ctx {
 	struct storage *st;
-	int request_ttl;         /* seconds a new request stays pending */
-	int64_t (*now_ms)(void); /* wall clock, milliseconds since the epoch */
+	int request_ttl;          /* seconds a new request stays pending */
+	int64_t (*now_ms)(void);  /* wall clock, milliseconds since the epoch */
+	struct webhook *webhooks; /* announces new requests; NULL: none */
 };
 
 struct api_in {

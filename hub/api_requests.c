@@ -13,6 +13,7 @@
 
 #include "auth.h"
 #include "jsonv.h"
+#include "webhook.h"
 
 #define NOTE_MAX 1024
 #define LIST_DEFAULT 100
@@ -191,10 +192,12 @@ void api_h_ep_request_create(struct call *c)
 	if (rc == STORAGE_OK)
 		rc = storage_request_get(c->ctx->st, r.id, c->who.ep.id, c->now, &r, err,
 					 sizeof err);
-	if (rc == STORAGE_OK)
-		reply_request(c, 201, &r);
-	else
+	if (rc != STORAGE_OK) {
 		api_storage_fail(c, rc, err);
+		return;
+	}
+	webhook_request_pending(c->ctx->webhooks, &r); /* queued, never waited for */
+	reply_request(c, 201, &r);
 }
 
 /*

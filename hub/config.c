@@ -37,6 +37,9 @@ void config_defaults(struct hub_config *c, const char *dir)
 	c->request_ttl = 900;
 	c->connection_timeout = 30;
 	c->max_connections = 256;
+	c->webhook_tries = 5;
+	c->webhook_timeout = 10;
+	c->webhook_queue = 256;
 }
 
 static int set_int(int *out, const char *key, const char *v, long min, long max, char *err,
@@ -63,6 +66,33 @@ static int set_str(char *dst, size_t size, const char *key, const char *v, char 
 	return 0;
 }
 
+static int set_bool(int *out, const char *key, const char *v, char *err, size_t errlen)
+{
+	if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
+		*out = 1;
+	else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+		*out = 0;
+	else {
+		set_err(err, errlen, "%s must be yes or no", key);
+		return -1;
+	}
+	return 0;
+}
+
+/* The URL itself is checked when the hub starts (webhook_url_check). */
+static int add_webhook(struct hub_config *c, const char *v, char *err, size_t errlen)
+{
+	if (c->nwebhooks == CONFIG_WEBHOOK_MAX) {
+		set_err(err, errlen, "at most %d webhook URLs", CONFIG_WEBHOOK_MAX);
+		return -1;
+	}
+	if (set_str(c->webhooks[c->nwebhooks], sizeof c->webhooks[0], "webhook", v, err, errlen) !=
+	    0)
+		return -1;
+	c->nwebhooks++;
+	return 0;
+}
+
 int config_set(struct hub_config *c, const char *key, const char *v, char *err, size_t errlen)
 {
 	if (strcmp(key, "listen") == 0)
@@ -79,6 +109,18 @@ int config_set(struct hub_config *c, const char *key, const char *v, char *err, 
 		return set_int(&c->connection_timeout, key, v, 1, 3600, err, errlen);
 	if (strcmp(key, "max_connections") == 0)
 		return set_int(&c->max_connections, key, v, 1, 10000, err, errlen);
+	if (strcmp(key, "webhook") == 0)
+		return add_webhook(c, v, err, errlen);
+	if (strcmp(key, "webhook_allow_http") == 0)
+		return set_bool(&c->webhook_allow_http, key, v, err, errlen);
+	if (strcmp(key, "webhook_ca") == 0)
+		return set_str(c->webhook_ca, sizeof c->webhook_ca, key, v, err, errlen);
+	if (strcmp(key, "webhook_tries") == 0)
+		return set_int(&c->webhook_tries, key, v, 1, 10, err, errlen);
+	if (strcmp(key, "webhook_timeout") == 0)
+		return set_int(&c->webhook_timeout, key, v, 1, 300, err, errlen);
+	if (strcmp(key, "webhook_queue") == 0)
+		return set_int(&c->webhook_queue, key, v, 1, 100000, err, errlen);
 	set_err(err, errlen, "unknown setting '%.64s'", key);
 	return -1;
 }
@@ -201,6 +243,8 @@ int config_save(const struct hub_config *c, const char *path, char *err, size_t 
 		"request_ttl = %d\nconnection_timeout = %d\nmax_connections = %d\n",
 		c->listen, c->db, c->tls_cert, c->tls_key, c->request_ttl, c->connection_timeout,
 		c->max_connections);
+	for (size_t i = 0; i < c->nwebhooks; i++)
+		fprintf(f, "webhook = %s\n", c->webhooks[i]);
 	int bad = fflush(f) != 0 || fsync(fd) != 0;
 	if (fclose(f) != 0 || bad) {
 		set_err(err, errlen, "%s: write failed", path);

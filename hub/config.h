@@ -21,6 +21,7 @@
 #define CONFIG_CERT_FILE "tls.crt"
 #define CONFIG_KEY_FILE "tls.key"
 #define CONFIG_PATH_MAX 1024
+#define CONFIG_WEBHOOK_MAX 8 /* webhook lines (WEBHOOK_MAX) */
 
 struct hub_config {
 	char listen[96];          /* ADDR:PORT, [V6ADDR]:PORT */
@@ -30,11 +31,17 @@ struct hub_config {
 	int request_ttl;        /* seconds a request stays pending */
 	int connection_timeout; /* seconds a connection may idle */
 	int max_connections;
+	/* Webhooks (hub/webhook.h): "webhook = URL" may repeat. */
+	char webhooks[CONFIG_WEBHOOK_MAX][CONFIG_PATH_MAX];
+	size_t nwebhooks;
+	int webhook_allow_http;           /* plain http:// to any host */
+	char webhook_ca[CONFIG_PATH_MAX]; /* "" : the system's CA store */
+	int webhook_tries, webhook_timeout, webhook_queue;
 };
 
 /* Defaults for a hub in directory dir (absolute). */
 void config_defaults(struct hub_config *c, const char *dir);
-/* Sets one key from its text; 0 or -1 with err. */
+/* Sets one key from its text; 0 or -1 with err. "webhook" adds a URL. */
 int config_set(struct hub_config *c, const char *key, const char *value, char *err, size_t errlen);
 /* Reads path over the values already in c. 0 or -1 with err. */
 int config_load(struct hub_config *c, const char *path, char *err, size_t errlen);

@@ -20,6 +20,8 @@
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 #define TICK_MAX_MS 1000 /* the ticker re-checks at least this often */
 #define DRAIN_MS 2000    /* how long stop waits for answers in flight */
+#define RECHECK_ROUNDS 3 /* re-reads at once when a wake-up races a long-poll */
+#define RECHECK_MS 1000  /* after that, the ticker re-reads it this soon */
 
 /* One connection's request: body so far, and its long-poll state. */
 struct conn {
@@ -29,6 +31,7 @@ struct conn {
 	int too_large;
 	int64_t start_ms;
 	int64_t deadline_ms; /* 0 until the first wait */
+	int64_t recheck_ms;  /* 0, or resume this early to read again */
 	int suspended;       /* listed in waiters, under the lock */
 	char wait_request[STORAGE_ID_LEN + 1];
 	char wait_endpoint[STORAGE_ID_LEN + 1];
@@ -44,6 +47,7 @@ struct http_server {
 	int ticker_started;
 	int stopping, ticker_stop;
 	struct conn *waiters;
+	uint64_t wake_gen; /* counts http_wake() calls */
 };
 
 static int64_t now_ms(void)
@@ -78,17 +82,30 @@ static void waiter_resume(struct http_server *s, struct conn *c)
 	MHD_resume_connection(c->mc);
 }
 
-/* Resumes the waiters on request (if non-NULL) or endpoint (if non-NULL). */
+/* Resumes the waiters on request (if non-NULL) or endpoint (if non-NULL);
+ * all of them if both are NULL. */
 static void wake(struct http_server *s, const char *request, const char *endpoint)
 {
 	pthread_mutex_lock(&s->lock);
+	s->wake_gen++;
 	for (struct conn *c = s->waiters, *next; c; c = next) {
 		next = c->next;
-		if ((request && strcmp(c->wait_request, request) == 0) ||
+		if ((!request && !endpoint) || (request && strcmp(c->wait_request, request) == 0) ||
 		    (endpoint && strcmp(c->wait_endpoint, endpoint) == 0))
 			waiter_resume(s, c);
 	}
 	pthread_mutex_unlock(&s->lock);
+}
+
+void http_wake(struct http_server *s, const char *request_id)
+{
+	wake(s, request_id, NULL);
+}
+
+/* When the ticker must resume c. */
+static int64_t due_ms(const struct conn *c)
+{
+	return c->recheck_ms && c->recheck_ms < c->deadline_ms ? c->recheck_ms : c->deadline_ms;
 }
 
 /* Resumes waiters whose deadline passed; sleeps until the next one. */
@@ -101,10 +118,10 @@ static void *ticker_main(void *arg)
 		int64_t now = now_ms(), next = now + TICK_MAX_MS;
 		for (struct conn *c = s->waiters, *n; c; c = n) {
 			n = c->next;
-			if (c->deadline_ms <= now)
+			if (due_ms(c) <= now)
 				waiter_resume(s, c);
-			else if (c->deadline_ms < next)
-				next = c->deadline_ms;
+			else if (due_ms(c) < next)
+				next = due_ms(c);
 		}
 		struct timespec ts = {.tv_sec = next / 1000, .tv_nsec = (next % 1000) * 1000000};
 		pthread_cond_timedwait(&s->tick, &s->lock, &ts);
@@ -206,14 +223,26 @@ static int take_body(struct conn *c, const char *data, size_t n)
 	return 0;
 }
 
-/* Suspends c per out; 0, or -1 if the hub is stopping (answer instead). */
-static int suspend(struct http_server *s, struct conn *c, const struct api_out *out)
+/*
+ * Suspends c per out. 0; -1 if the hub is stopping (answer instead); 1 if
+ * an http_wake() came since gen was read (it may have been for this
+ * request, before c was listed to hear it) and round allows reading again
+ * at once. Past the rounds, c is suspended with a recheck soon instead.
+ */
+static int suspend(struct http_server *s, struct conn *c, const struct api_out *out, uint64_t gen,
+		   int round)
 {
 	pthread_mutex_lock(&s->lock);
 	if (s->stopping) {
 		pthread_mutex_unlock(&s->lock);
 		return -1;
 	}
+	int raced = s->wake_gen != gen;
+	if (raced && round < RECHECK_ROUNDS) {
+		pthread_mutex_unlock(&s->lock);
+		return 1;
+	}
+	c->recheck_ms = raced ? now_ms() + RECHECK_MS : 0;
 	c->deadline_ms = out->wait_deadline_ms;
 	memcpy(c->wait_request, out->wait_request, sizeof c->wait_request);
 	memcpy(c->wait_endpoint, out->wait_endpoint, sizeof c->wait_endpoint);
@@ -242,16 +271,25 @@ static enum MHD_Result respond(struct http_server *s, struct conn *c, const char
 		.wait_deadline_ms = c->deadline_ms,
 	};
 
-	pthread_mutex_lock(&s->lock);
-	in.stopping = s->stopping;
-	pthread_mutex_unlock(&s->lock);
-	api_handle(s->api, &in, &out);
-	if (out.wait) {
-		if (suspend(s, c, &out) == 0) {
+	for (int round = 0;; round++) {
+		pthread_mutex_lock(&s->lock);
+		in.stopping = s->stopping;
+		uint64_t gen = s->wake_gen;
+		pthread_mutex_unlock(&s->lock);
+		api_handle(s->api, &in, &out);
+		if (!out.wait)
+			break;
+		int rc = suspend(s, c, &out, gen, round);
+		if (rc == 0) {
 			api_out_clear(&out);
 			return MHD_YES;
 		}
-		api_error(&out, 503, "shutting_down", "the hub is stopping; ask again");
+		if (rc < 0) {
+			api_error(&out, 503, "shutting_down", "the hub is stopping; ask again");
+			break;
+		}
+		in.wait_deadline_ms = out.wait_deadline_ms;
+		api_out_clear(&out);
 	}
 	access_log(c->mc, method, url, &out, c->start_ms);
 	enum MHD_Result ret = send_json(c->mc, out.status, out.body);

@@ -4,17 +4,22 @@
  *   jitsu-hub init --dir D [--db URL] [--listen ADDR:PORT] [--cert F --key F]
  *                  [--san NAME]... [--admin NAME]
  *   jitsu-hub serve --dir D [--listen ADDR:PORT] [--db URL] [--request-ttl S]
- *                   [--timeout S] [--max-connections N]
+ *                   [--timeout S] [--max-connections N] [--webhook URL]...
+ *                   [--webhook-allow-http]
  *
  * init writes D/hub.conf, the TLS pair and the database schema, creates the
  * first admin, and prints its API token once, on a line "admin-token: T",
  * with the certificate's fingerprint on "fingerprint: AB:CD:...". serve
  * prints "listening: https://ADDR:PORT" once it accepts connections, and
- * stops cleanly on SIGINT or SIGTERM.
+ * stops cleanly on SIGINT or SIGTERM. Alongside the HTTP server it runs
+ * the webhook worker (hub/webhook.h) and, on PostgreSQL, the listener that
+ * hears other hubs' decisions (hub/notify.h). The manual is
+ * man/jitsu-hub.8.scd.
  *
  * Exit codes: 0 success, 1 failure (message on stderr), 2 usage.
  */
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -33,8 +38,10 @@
 #include "config.h"
 #include "http.h"
 #include "jitsu/log.h"
+#include "notify.h"
 #include "storage.h"
 #include "tls.h"
+#include "webhook.h"
 
 #define EXIT_USAGE 2
 #define MAX_SANS 16
@@ -46,7 +53,8 @@ static void usage(void)
 		"usage: jitsu-hub init --dir D [--db URL] [--listen ADDR:PORT]\n"
 		"                      [--cert FILE --key FILE] [--san NAME]... [--admin NAME]\n"
 		"       jitsu-hub serve --dir D [--listen ADDR:PORT] [--db URL] [--request-ttl S]\n"
-		"                       [--timeout S] [--max-connections N]\n"
+		"                       [--timeout S] [--max-connections N] [--webhook URL]...\n"
+		"                       [--webhook-allow-http]\n"
 		"       jitsu-hub --version\n");
 	exit(EXIT_USAGE);
 }
@@ -193,18 +201,20 @@ static void serve_options(int argc, char **argv, struct hub_config *cfg)
 		{"request-ttl", required_argument, NULL, 't'},
 		{"timeout", required_argument, NULL, 'T'},
 		{"max-connections", required_argument, NULL, 'm'},
+		{"webhook", required_argument, NULL, 'w'},
+		{"webhook-allow-http", no_argument, NULL, 'H'},
 		{NULL, 0, NULL, 0},
 	};
 	struct {
 		const char *key, *value;
-	} set[8];
+	} set[8 + CONFIG_WEBHOOK_MAX];
 	size_t nset = 0;
 	const char *dir = NULL;
 	char abs[PATH_MAX], path[PATH_MAX + 16], err[512];
 	int o;
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		const char *key;
+		const char *key = NULL, *value = optarg;
 		switch (o) {
 		case 'd': dir = optarg; continue;
 		case 'b': key = "db"; break;
@@ -212,12 +222,14 @@ static void serve_options(int argc, char **argv, struct hub_config *cfg)
 		case 't': key = "request_ttl"; break;
 		case 'T': key = "connection_timeout"; break;
 		case 'm': key = "max_connections"; break;
+		case 'w': key = "webhook"; break;
+		case 'H': key = "webhook_allow_http", value = "yes"; break;
 		default: usage();
 		}
 		if (nset == sizeof set / sizeof set[0])
 			usage();
 		set[nset].key = key;
-		set[nset++].value = optarg;
+		set[nset++].value = value;
 	}
 	if (!dir || optind != argc)
 		usage();
@@ -227,10 +239,43 @@ static void serve_options(int argc, char **argv, struct hub_config *cfg)
 	config_defaults(cfg, abs);
 	if (config_load(cfg, path, err, sizeof err) != 0)
 		die("config", err);
+	/* --webhook replaces hub.conf's list rather than adding to it. */
+	for (size_t i = 0; i < nset; i++) {
+		if (strcmp(set[i].key, "webhook") == 0)
+			cfg->nwebhooks = 0;
+	}
 	for (size_t i = 0; i < nset; i++) {
 		if (config_set(cfg, set[i].key, set[i].value, err, sizeof err) != 0)
 			die("option", err);
 	}
+}
+
+static struct webhook *start_webhooks(const struct hub_config *cfg)
+{
+	const char *urls[CONFIG_WEBHOOK_MAX];
+	struct webhook *wh;
+	char err[512];
+
+	for (size_t i = 0; i < cfg->nwebhooks; i++)
+		urls[i] = cfg->webhooks[i];
+	struct webhook_options o = {
+		.urls = urls,
+		.nurls = cfg->nwebhooks,
+		.allow_http = cfg->webhook_allow_http,
+		.ca = cfg->webhook_ca[0] ? cfg->webhook_ca : NULL,
+		.tries = (unsigned)cfg->webhook_tries,
+		.timeout_s = (unsigned)cfg->webhook_timeout,
+		.queue_max = (unsigned)cfg->webhook_queue,
+	};
+	if (webhook_start(&wh, &o, err, sizeof err) != 0)
+		die("webhook", err);
+	return wh;
+}
+
+/* notify's callback: another hub moved request_id (NULL: maybe any). */
+static void wake_long_polls(void *cls, const char *request_id)
+{
+	http_wake(cls, request_id);
 }
 
 static int cmd_serve(int argc, char **argv)
@@ -251,12 +296,18 @@ static int cmd_serve(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (storage_open(&st, cfg.db, err, sizeof err) != STORAGE_OK)
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		die("libcurl", "initialisation failed");
+	if (storage_open(&st, cfg.db, err, sizeof err) != STORAGE_OK ||
+	    storage_claim(st, err, sizeof err) != STORAGE_OK)
 		die("database", err);
 	if (tls_read_pem(cfg.tls_cert, &cert_pem, err, sizeof err) != 0 ||
 	    tls_read_pem(cfg.tls_key, &key_pem, err, sizeof err) != 0)
 		die("tls", err);
-	struct api_ctx api = {.st = st, .request_ttl = cfg.request_ttl, .now_ms = wall_ms};
+	struct api_ctx api = {.st = st,
+			      .request_ttl = cfg.request_ttl,
+			      .now_ms = wall_ms,
+			      .webhooks = start_webhooks(&cfg)};
 	struct http_options ho = {
 		.listen_fd = open_listener(&cfg, url, sizeof url),
 		.cert_pem = cert_pem,
@@ -266,16 +317,27 @@ static int cmd_serve(int argc, char **argv)
 	};
 	if (http_start(&srv, &ho, &api, err, sizeof err) != 0)
 		die("http", err);
-	log_info("serving %s, database %s, schema %d", url, storage_backend(st),
-		 STORAGE_SCHEMA_VERSION);
+	/* Several hubs may share a PostgreSQL database: hear their decisions.
+	 * A long-poll that began before LISTEN took effect reads again. */
+	struct notify *nt = NULL;
+	if (strcmp(storage_backend(st), "postgresql") == 0) {
+		if (notify_start(&nt, cfg.db, wake_long_polls, srv, err, sizeof err) != 0)
+			die("database listener", err);
+		http_wake(srv, NULL);
+	}
+	log_info("serving %s, database %s, schema %d, %zu webhook(s)", url, storage_backend(st),
+		 STORAGE_SCHEMA_VERSION, cfg.nwebhooks);
 	printf("listening: %s\n", url);
 	fflush(stdout);
 
 	while (sigwait(&stop, &sig) != 0)
 		;
 	log_info("signal %d: stopping", sig);
+	notify_stop(nt);
 	http_stop(srv);
+	webhook_stop(api.webhooks);
 	storage_close(st);
+	curl_global_cleanup();
 	explicit_bzero(key_pem, strlen(key_pem));
 	free(key_pem);
 	free(cert_pem);

@@ -6,12 +6,15 @@
 #include "storage_impl.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 /* ---- schema ---- */
 
@@ -88,11 +91,31 @@ static const char *const migration_1[] = {
 	NULL,
 };
 
+/*
+ * PostgreSQL only: every request leaving "pending" -- a decision, a
+ * cancel, an expiry, a revoked endpoint's requests, from any hub --
+ * notifies the other hubs' listeners (hub/notify.c) in its own
+ * transaction. SQLite serves one hub and records the version only.
+ */
+static const char *const migration_2_pg[] = {
+	"CREATE OR REPLACE FUNCTION jitsu_hub_request_changed() RETURNS trigger"
+	" LANGUAGE plpgsql AS $$ BEGIN"
+	" PERFORM pg_notify('" STORAGE_NOTIFY_CHANNEL "', NEW.id);"
+	" RETURN NULL; END $$",
+
+	"CREATE TRIGGER requests_notify AFTER UPDATE OF state ON requests FOR EACH ROW"
+	" WHEN (OLD.state = 'pending' AND NEW.state <> 'pending')"
+	" EXECUTE FUNCTION jitsu_hub_request_changed()",
+	NULL,
+};
+
 static const struct {
 	int version;
-	const char *const *sql;
+	const char *const *sql;    /* both backends; NULL: none */
+	const char *const *pg_sql; /* then, on PostgreSQL only */
 } migrations[] = {
-	{1, migration_1},
+	{1, migration_1, NULL},
+	{2, NULL, migration_2_pg},
 };
 
 /* ---- helpers shared with storage_request.c ---- */
@@ -274,16 +297,21 @@ int storage_schema_version(struct storage *st, int *version, char *err, size_t e
 	return rc;
 }
 
-/* Applies one migration and records it, in one transaction. */
-static int apply_migration(struct storage *st, int version, const char *const *sql, char *err,
-			   size_t errlen)
+/* Applies one migration (sql, then pg_sql on PostgreSQL) and records it,
+ * in one transaction. */
+static int apply_migration(struct storage *st, int version, const char *const *sql,
+			   const char *const *pg_sql, char *err, size_t errlen)
 {
 	char v[STORAGE_I64_LEN];
 	int rc = storage_begin(st, err, errlen);
 	if (rc != STORAGE_OK)
 		return rc;
-	for (size_t i = 0; sql[i] && rc == STORAGE_OK; i++)
+	for (size_t i = 0; sql && sql[i] && rc == STORAGE_OK; i++)
 		rc = storage_exec(st, sql[i], NULL, 0, NULL, err, errlen);
+	if (st->drv != &storage_pg_driver)
+		pg_sql = NULL;
+	for (size_t i = 0; pg_sql && pg_sql[i] && rc == STORAGE_OK; i++)
+		rc = storage_exec(st, pg_sql[i], NULL, 0, NULL, err, errlen);
 	const char *p[] = {storage_i64(v, version)};
 	if (rc == STORAGE_OK)
 		rc = storage_exec(st, "INSERT INTO schema_version (version) VALUES (?)", p, 1, NULL,
@@ -300,8 +328,9 @@ static int apply_migration(struct storage *st, int version, const char *const *s
 /*
  * Brings the schema to STORAGE_SCHEMA_VERSION. A database from a newer hub
  * is refused rather than used with a schema this code does not know.
+ * Called with the migration lock held.
  */
-static int migrate(struct storage *st, char *err, size_t errlen)
+static int migrate_locked(struct storage *st, char *err, size_t errlen)
 {
 	int version = 0;
 	int rc = storage_exec(
@@ -320,11 +349,30 @@ static int migrate(struct storage *st, char *err, size_t errlen)
 	for (size_t i = 0; i < sizeof migrations / sizeof migrations[0]; i++) {
 		if (migrations[i].version <= version)
 			continue;
-		rc = apply_migration(st, migrations[i].version, migrations[i].sql, err, errlen);
+		rc = apply_migration(st, migrations[i].version, migrations[i].sql,
+				     migrations[i].pg_sql, err, errlen);
 		if (rc != STORAGE_OK)
 			return rc;
 	}
 	return STORAGE_OK;
+}
+
+/* Migrates under the driver's lock: of hubs starting together on one
+ * database, the first migrates and the others find it done. */
+static int migrate(struct storage *st, char *err, size_t errlen)
+{
+	const struct sdb_driver *d = st->drv;
+
+	if (d->migrate_lock && storage_exec(st, d->migrate_lock, NULL, 0, NULL, err, errlen) != 0)
+		return STORAGE_E_DB;
+	int rc = migrate_locked(st, err, errlen);
+	if (d->migrate_unlock &&
+	    storage_exec(st, d->migrate_unlock, NULL, 0, NULL, NULL, 0) != STORAGE_OK &&
+	    rc == STORAGE_OK) {
+		storage_seterr(err, errlen, "cannot release the migration lock");
+		rc = STORAGE_E_DB;
+	}
+	return rc;
 }
 
 int storage_open(struct storage **out, const char *url, char *err, size_t errlen)
@@ -347,7 +395,14 @@ int storage_open(struct storage **out, const char *url, char *err, size_t errlen
 		return STORAGE_E_DB;
 	}
 	st->drv = drv;
+	st->claim_fd = -1;
+	if (drv == &storage_sqlite_driver && !(st->sqlite_path = strdup(url + 7))) {
+		free(st);
+		storage_seterr(err, errlen, "out of memory");
+		return STORAGE_E_DB;
+	}
 	if (drv->open(&st->conn, url, err, errlen) != SDB_OK) {
+		free(st->sqlite_path);
 		free(st);
 		return STORAGE_E_DB;
 	}
@@ -365,12 +420,45 @@ void storage_close(struct storage *st)
 	if (!st)
 		return;
 	st->drv->close(st->conn);
+	if (st->claim_fd >= 0)
+		close(st->claim_fd);
+	free(st->sqlite_path);
 	free(st);
 }
 
 const char *storage_backend(const struct storage *st)
 {
 	return st->drv->name;
+}
+
+int storage_claim(struct storage *st, char *err, size_t errlen)
+{
+	char path[4096];
+
+	/* PostgreSQL, claimed already, or a private in-memory database. */
+	if (!st->sqlite_path || st->claim_fd >= 0 || strcmp(st->sqlite_path, ":memory:") == 0)
+		return STORAGE_OK;
+	if (snprintf(path, sizeof path, "%s.lock", st->sqlite_path) >= (int)sizeof path) {
+		storage_seterr(err, errlen, "sqlite: database path too long");
+		return STORAGE_E_INVALID;
+	}
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		storage_seterr(err, errlen, "sqlite: %s: %s", path, strerror(errno));
+		return STORAGE_E_DB;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int busy = errno == EWOULDBLOCK;
+		storage_seterr(err, errlen,
+			       busy ? "sqlite: %s is in use by another jitsu-hub; a SQLite database"
+				      " serves one hub (several hubs need PostgreSQL)"
+				    : "sqlite: %s: cannot lock",
+			       st->sqlite_path);
+		close(fd);
+		return busy ? STORAGE_E_EXISTS : STORAGE_E_DB;
+	}
+	st->claim_fd = fd;
+	return STORAGE_OK;
 }
 
 /* ---- users and API tokens ---- */

@@ -19,7 +19,11 @@
  *  - The clock is a parameter (now); nothing here reads the time.
  *  - Schema changes are numbered migrations, applied in order, each in its
  *    own transaction, recorded in schema_version; a database newer than the
- *    code is refused.
+ *    code is refused. On PostgreSQL they run under an advisory lock, so
+ *    hubs starting together on one database migrate it once.
+ *  - On PostgreSQL, a request leaving "pending" (by any statement) sends a
+ *    NOTIFY on STORAGE_NOTIFY_CHANNEL in the same transaction (a trigger).
+ *  - A SQLite database serves one hub: storage_claim() refuses a second.
  *
  * Errors: functions return STORAGE_OK (0) or a negative STORAGE_E_* code
  * (storage_strerror()); database failures also write text into err.
@@ -39,7 +43,10 @@
 #define STORAGE_AGENT_MAX 64   /* agent version */
 #define STORAGE_MAX_APPROVALS 10
 #define STORAGE_LIST_MAX 500 /* rows in one list answer */
-#define STORAGE_SCHEMA_VERSION 1
+#define STORAGE_SCHEMA_VERSION 2
+/* PostgreSQL: the channel on which every request leaving "pending" is
+ * announced (payload: its id), in the transaction that moves it. */
+#define STORAGE_NOTIFY_CHANNEL "jitsu_hub_requests"
 
 enum {
 	STORAGE_OK = 0,
@@ -139,6 +146,14 @@ int storage_state_parse(const char *s, enum storage_state *out);
 int storage_open(struct storage **out, const char *url, char *err, size_t errlen);
 void storage_close(struct storage *st);
 const char *storage_backend(const struct storage *st);
+/*
+ * Claims the database for one serving hub. SQLite: an exclusive lock
+ * (flock) on PATH.lock, held until storage_close(); a second claim, by
+ * another process or another storage in this one, fails with
+ * STORAGE_E_EXISTS and err says why. PostgreSQL: always STORAGE_OK
+ * (several hubs may share it).
+ */
+int storage_claim(struct storage *st, char *err, size_t errlen);
 /* The schema version the database is at. */
 int storage_schema_version(struct storage *st, int *version, char *err, size_t errlen);
 

@@ -46,6 +46,9 @@ struct sdb_driver {
 	/* What storage.c appends to a SELECT that reads a row it will update
 	 * inside a write transaction ("" where the transaction locks already). */
 	const char *for_update;
+	/* Statements around the migrations that keep other processes out
+	 * (PostgreSQL's advisory lock); NULL where the backend needs none. */
+	const char *migrate_lock, *migrate_unlock;
 	/* Opens the connection named by the URL; sets *conn. */
 	int (*open)(void **conn, const char *url, char *err, size_t errlen);
 	void (*close)(void *conn);

@@ -11,6 +11,8 @@
 struct storage {
 	const struct sdb_driver *drv;
 	void *conn;
+	char *sqlite_path; /* SQLite: the database file, for storage_claim() */
+	int claim_fd;      /* SQLite: PATH.lock, flock'ed; -1 until claimed */
 };
 
 #define STORAGE_I64_LEN 24 /* a decimal int64 and its NUL */

@@ -20,6 +20,9 @@
 #include <string.h>
 
 #define SQL_MAX 4096
+/* The advisory lock key that serialises migrations: "jitsuhub" as a
+ * big-endian int64. Session-level, so a hub that dies releases it. */
+#define MIGRATE_LOCK_KEY "7667787879814821218"
 
 struct pg {
 	PGconn *c;
@@ -231,6 +234,8 @@ static void pg_rollback(void *conn)
 const struct sdb_driver storage_pg_driver = {
 	.name = "postgresql",
 	.for_update = " FOR UPDATE",
+	.migrate_lock = "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")",
+	.migrate_unlock = "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")",
 	.open = pg_open,
 	.close = pg_close,
 	.exec = pg_exec,

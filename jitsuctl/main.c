@@ -63,7 +63,7 @@ static int is_hub_word(const char *w)
 /* Runs a top-level hub command with the hub options given before it. */
 static int run_hub(int argc, char **argv, char **opts, int nopts, const char *statedir)
 {
-	char **v = calloc((size_t)(argc + nopts + 2), sizeof *v);
+	char **v = calloc((size_t)argc + (size_t)nopts + 2, sizeof *v);
 	int n = 0;
 	if (!v)
 		return JITSUCTL_EXIT_FAIL;

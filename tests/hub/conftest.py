@@ -19,6 +19,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -74,11 +75,37 @@ class Hub:
         self.cert = os.path.join(self.dir, "tls.crt")
         self.ctx = ssl.create_default_context(cafile=self.cert)
 
+    @classmethod
+    def copy_of(cls, other, workdir, name):
+        """Another hub with other's settings (so its database and TLS pair),
+        in workdir/name: a second `serve` for the same database."""
+        h = cls.__new__(cls)
+        h.dir = os.path.join(workdir, name)
+        os.mkdir(h.dir, 0o700)
+        shutil.copy2(os.path.join(other.dir, "hub.conf"), h.dir)
+        for attr in ("db", "init_out", "info", "admin_token", "cert", "ctx"):
+            setattr(h, attr, getattr(other, attr))
+        h.proc = h.url = None
+        h.serve_args = []
+        return h
+
+    def add_conf(self, text):
+        """Appends lines to hub.conf (read by the next start)."""
+        with open(os.path.join(self.dir, "hub.conf"), "a") as f:
+            f.write(text.rstrip("\n") + "\n")
+
     def start(self, *args):
+        return self.launch(*args).wait_listening()
+
+    def launch(self, *args):
+        """Starts `serve` without waiting for it (wait_listening() does)."""
         self.serve_args = list(args)
         self.log = open(os.path.join(self.dir, "serve.log"), "ab")
         self.proc = subprocess.Popen([HUB, "serve", "--dir", self.dir] + self.serve_args,
                                      stdout=subprocess.PIPE, stderr=self.log)
+        return self
+
+    def wait_listening(self):
         sel = selectors.DefaultSelector()
         sel.register(self.proc.stdout, selectors.EVENT_READ)
         deadline = time.monotonic() + START_TIMEOUT
@@ -121,10 +148,11 @@ class Hub:
         self.stop()
         return self.start(*self.serve_args)
 
-    def log_text(self):
+    def log_text(self, tail=4000):
+        """The end of serve's log (all of it with tail=None)."""
         try:
             with open(os.path.join(self.dir, "serve.log"), "rb") as f:
-                return f.read()[-4000:].decode(errors="replace")
+                return f.read()[-tail if tail else 0:].decode(errors="replace")
         except OSError:
             return ""
 
@@ -184,6 +212,30 @@ class Hub:
         return r.json
 
 
+class Waiter(threading.Thread):
+    """A long-poll in the background: GET ...?wait=S; .reply and .done_at."""
+
+    def __init__(self, hub, auth, request_id, wait=30):
+        super().__init__(daemon=True)
+        self.args = (hub, auth, request_id, wait)
+        self.reply = None
+        self.done_at = None
+
+    def run(self):
+        hub, auth, rid, wait = self.args
+        self.reply = hub.call("GET", "/api/v1/endpoint/requests/%s?wait=%d" % (rid, wait),
+                              auth=auth, timeout=wait + 30)
+        self.done_at = time.monotonic()
+
+
+def start_waiter(hub, auth, rid, wait=30):
+    w = Waiter(hub, auth, rid, wait)
+    w.start()
+    time.sleep(0.5)  # let it reach the hub and suspend
+    assert w.is_alive(), "the long-poll answered before any decision: %r" % w.reply
+    return w
+
+
 def enroll_body(token, hostname="db1.example.org"):
     return {"token": token, "hostname": hostname, "machine_id": "0123456789abcdef" * 2,
             "os": "Debian GNU/Linux 12 (bookworm)", "kernel": "6.1.0-18-amd64",
@@ -225,14 +277,16 @@ def workdir():
 
 @pytest.fixture
 def hub_factory(workdir, db_url):
-    """hub_factory(*serve_args) -> a started Hub; stopped (exit 0 checked) afterwards."""
+    """hub_factory(*serve_args) -> a started Hub; stopped (exit 0 checked)
+    afterwards. hub_factory(start=False): initialised only, so that a test
+    can add to hub.conf first."""
     hubs = []
 
-    def make(*args):
+    def make(*args, start=True):
         assert not hubs, "one hub per test"
         h = Hub(workdir, db_url)
         hubs.append(h)
-        return h.start(*args)
+        return h.start(*args) if start else h
 
     yield make
     for h in hubs:

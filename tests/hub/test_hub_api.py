@@ -6,36 +6,11 @@ import socket
 import ssl
 import stat
 import subprocess
-import threading
 import time
 
 import pytest
 
-from conftest import HUB, Hub, enroll_body, pgcluster
-
-
-class Waiter(threading.Thread):
-    """A long-poll in the background: GET ...?wait=S; .reply and .done_at."""
-
-    def __init__(self, hub, auth, request_id, wait=30):
-        super().__init__(daemon=True)
-        self.args = (hub, auth, request_id, wait)
-        self.reply = None
-        self.done_at = None
-
-    def run(self):
-        hub, auth, rid, wait = self.args
-        self.reply = hub.call("GET", "/api/v1/endpoint/requests/%s?wait=%d" % (rid, wait),
-                              auth=auth, timeout=wait + 30)
-        self.done_at = time.monotonic()
-
-
-def start_waiter(hub, auth, rid, wait=30):
-    w = Waiter(hub, auth, rid, wait)
-    w.start()
-    time.sleep(0.5)  # let it reach the hub and suspend
-    assert w.is_alive(), "the long-poll answered before any decision: %r" % w.reply
-    return w
+from conftest import HUB, Hub, enroll_body, pgcluster, start_waiter
 
 
 # ---- init and TLS ----

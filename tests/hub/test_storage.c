@@ -9,11 +9,14 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "notify.h"
 #include "storage.h"
 #include "storage_impl.h"
 
@@ -431,6 +434,89 @@ static void test_request_bounds(void **state)
 	assert_int_equal(storage_request_add(st, &q, err, sizeof err), STORAGE_E_EXISTS);
 }
 
+/* One serving hub per SQLite file; PostgreSQL takes any number. */
+static void test_claim(void **state)
+{
+	struct storage *st = *state, *again = NULL;
+
+	assert_int_equal(storage_claim(st, err, sizeof err), STORAGE_OK);
+	assert_int_equal(storage_claim(st, err, sizeof err), STORAGE_OK);
+	assert_int_equal(storage_open(&again, url, err, sizeof err), STORAGE_OK);
+	if (use_pg) {
+		assert_int_equal(storage_claim(again, err, sizeof err), STORAGE_OK);
+	} else {
+		assert_int_equal(storage_claim(again, err, sizeof err), STORAGE_E_EXISTS);
+		assert_non_null(strstr(err, "in use by another jitsu-hub"));
+	}
+	storage_close(st);
+	*state = NULL;
+	assert_int_equal(storage_claim(again, err, sizeof err), STORAGE_OK);
+	storage_close(again);
+}
+
+/* What the notify listener heard (test_notify). */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	char ids[8][STORAGE_ID_LEN + 1];
+	size_t n;
+} heard = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {{0}}, 0};
+
+static void on_notify(void *cls, const char *id)
+{
+	pthread_mutex_lock(&heard.lock);
+	if (id && heard.n < 8)
+		snprintf(heard.ids[heard.n++], sizeof heard.ids[0], "%s", id);
+	pthread_cond_broadcast(&heard.cond);
+	pthread_mutex_unlock(&heard.lock);
+}
+
+/* Waits up to 5 s for the n-th notification; returns how many came. */
+static size_t wait_heard(size_t n)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 5;
+	pthread_mutex_lock(&heard.lock);
+	while (heard.n < n && pthread_cond_timedwait(&heard.cond, &heard.lock, &ts) == 0)
+		;
+	size_t got = heard.n;
+	pthread_mutex_unlock(&heard.lock);
+	return got;
+}
+
+/* PostgreSQL: each request leaving "pending" -- and only that -- is
+ * announced on the channel, whatever moved it. */
+static void test_notify(void **state)
+{
+	struct storage *st = *state;
+	struct notify *n = NULL;
+
+	if (!use_pg)
+		skip();
+	assert_int_equal(notify_start(&n, url, on_notify, NULL, err, sizeof err), 0);
+	enroll(st, "e000000000000001", "e000000000000001");
+	add_request(st, "a000000000000001", "e000000000000001", 2, NOW, 100);
+	add_request(st, "a000000000000002", "e000000000000001", 2, NOW, 10);
+	add_request(st, "a000000000000003", "e000000000000001", 2, NOW, 100);
+	/* a partial approval is no news */
+	assert_int_equal(storage_request_decide(st, "a000000000000001", "bob", 1, "", NOW, NULL,
+						err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(storage_request_decide(st, "a000000000000001", "carol", 0, "no", NOW, NULL,
+						err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(wait_heard(1), 1);
+	assert_int_equal(storage_expire(st, NOW + 20, err, sizeof err), STORAGE_OK);
+	assert_int_equal(storage_endpoint_revoke(st, "e000000000000001", NOW + 30, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(wait_heard(3), 3);
+	notify_stop(n);
+	assert_string_equal(heard.ids[0], "a000000000000001");
+	assert_string_equal(heard.ids[1], "a000000000000002");
+	assert_string_equal(heard.ids[2], "a000000000000003");
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -442,6 +528,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_request_deny_cancel_expire, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_list_and_revoke, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_bounds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claim, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_notify, setup, teardown),
 	};
 
 	if (argc != 2 || (strcmp(argv[1], "sqlite") != 0 && strcmp(argv[1], "postgresql") != 0)) {
