@@ -11,7 +11,7 @@ out=$top/fuzz-artifacts
 mkdir -p "$out"
 status=0
 for h in "$build"/tests/fuzz/fuzz-*; do
-	[ -x "$h" ] || continue
+	[ -f "$h" ] && [ -x "$h" ] || continue
 	name=${h##*/fuzz-}
 	scratch=$(mktemp -d)
 	cp -r "$top/tests/fuzz/corpus/$name/." "$scratch/" 2>/dev/null
