@@ -424,14 +424,17 @@ def main():
     w(f"Medians: `jitsu true` takes {j:.3f} ms. Starting and exiting the client binary "
       f"(`jitsu -V`) accounts for {client:.3f} ms, and the command itself, `true` exec'd "
       f"as root, for about {floor_true:.3f} ms (the `/bin/true` row). That leaves "
-      f"{daemon:.3f} ms for the client's request and jitsud: connect, the fork of the "
-      "session process, reading the caller's credentials and groups, the policy decision, "
-      "resolving, checking and hashing the binary, the fork that becomes the command "
-      "(with `initgroups` for the target), and sending back the exit status.")
+      f"{daemon:.3f} ms for the client's request and jitsud: connect (a connection process "
+      "forked ahead waits in accept), reading the caller's credentials and groups, the "
+      "request record, resolving, checking and hashing the binary, the policy decision and "
+      "its record, the fork that becomes the command, the start record and the fdatasync "
+      "that makes the three durable before the command may run (one append and fdatasync "
+      "on this disk: see the raw append floor above), and sending back the exit status.")
     w("")
     doas = lat["doas -n true"]["median"]
     w(f"For the doas target, `jitsu true` would have to take at most {0.5 * doas:.3f} ms; "
-      f"the client start and the command alone already take {client + floor_true:.3f} ms.")
+      f"the client start and the command alone already take {client + floor_true:.3f} ms, "
+      "before the audit trail's one fdatasync, which jitsu must wait for and doas does not do.")
     w("")
 
     if hub_facts is not None:
