@@ -110,6 +110,18 @@ static int unsafe_mode(const struct stat *st)
 	return st->st_uid != 0 || (st->st_mode & (S_IWGRP | S_IWOTH));
 }
 
+/*
+ * A directory others may write to is still safe when it is root's and
+ * sticky (like /tmp): nobody else can rename or remove what root put in
+ * it, and the next component down must be root's too.
+ */
+static int unsafe_dir(const struct stat *st)
+{
+	if (st->st_uid == 0 && (st->st_mode & S_ISVTX))
+		return 0;
+	return unsafe_mode(st);
+}
+
 int resolve_check_safe(const struct resolved *r, char *err, size_t errlen)
 {
 	char dir[PATH_MAX];
@@ -133,7 +145,7 @@ int resolve_check_safe(const struct resolved *r, char *err, size_t errlen)
 				 strerror(errno));
 			return -EPERM;
 		}
-		if (unsafe_mode(&st)) {
+		if (unsafe_dir(&st)) {
 			snprintf(err, errlen, "%s: refusing binary in unsafe directory %s", r->path,
 				 dir);
 			return -EPERM;

@@ -10,7 +10,8 @@
  *    fd with execveat(AT_EMPTY_PATH). No path is looked up twice.
  *  - Safe means: a regular file with an execute bit, owned by root, not
  *    writable by group or others, in directories that are all owned by root
- *    and not writable by group or others.
+ *    and not writable by group or others, unless sticky (as /tmp is: then
+ *    nobody but root can rename or remove root's entries in it).
  */
 #ifndef JITSU_RESOLVE_H
 #define JITSU_RESOLVE_H

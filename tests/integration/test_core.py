@@ -172,6 +172,22 @@ def test_binary_in_user_writable_dir_refused(users, daemon, unsafe_dir):
     assert b"unsafe directory" in r.stderr
 
 
+def test_binary_under_sticky_root_dir_allowed(users, daemon, unsafe_dir):
+    # A sticky directory that root owns (as /tmp) cannot have root's
+    # entries renamed by others: a root-owned tree below it is safe.
+    os.chmod(unsafe_dir, 0o1777)
+    sub = os.path.join(unsafe_dir, "rootonly")
+    os.mkdir(sub, 0o755)
+    path = os.path.join(sub, "prog")
+    _script(path, 0o755)
+    r = jitsu(users["alice"], [path], daemon)
+    assert r.returncode == 0 and r.stdout == b"ran\n", r.stderr
+    # The same directory owned by a user is not safe.
+    os.chown(unsafe_dir, pwd.getpwnam(users["bob"]).pw_uid, 0)
+    r = jitsu(users["alice"], [path], daemon)
+    assert r.returncode == EXIT_NOEXEC and b"unsafe directory" in r.stderr
+
+
 def test_not_found_and_not_executable(users, daemon, unsafe_dir):
     r = jitsu(users["alice"], ["no-such-command-jitsu"], daemon)
     assert r.returncode == EXIT_NOTFOUND
