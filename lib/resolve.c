@@ -127,6 +127,18 @@ int resolve_check_safe(const struct resolved *r, char *err, size_t errlen)
 	char dir[PATH_MAX];
 	struct stat st;
 
+	/*
+	 * The path read back from the fd is how the file looks from the
+	 * mount namespace it was reached in: a caller in a namespace of its
+	 * own could show any root-owned binary under a permitted name. Only
+	 * a file that is the same inode at that path here is what the
+	 * policy's path means.
+	 */
+	if (stat(r->path, &st) < 0 || st.st_dev != r->st.st_dev || st.st_ino != r->st.st_ino) {
+		snprintf(err, errlen, "%s: refusing a binary that is not that file for jitsud",
+			 r->path);
+		return -EPERM;
+	}
 	if (unsafe_mode(&r->st)) {
 		snprintf(err, errlen, "%s: refusing unsafe binary (%s)", r->path,
 			 r->st.st_uid != 0 ? "not owned by root" : "writable by group or others");

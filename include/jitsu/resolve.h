@@ -8,6 +8,8 @@
  *  - What is checked is what runs: the binary is opened once (O_PATH), the
  *    checks and the hash use that open file, and the daemon executes that
  *    fd with execveat(AT_EMPTY_PATH). No path is looked up twice.
+ *  - The path checked and matched is the daemon's: the opened file must be
+ *    the same inode at that path in jitsud's own mount namespace.
  *  - Safe means: a regular file with an execute bit, owned by root, not
  *    writable by group or others, in directories that are all owned by root
  *    and not writable by group or others, unless sticky (as /tmp is: then

@@ -300,3 +300,22 @@ def test_sigterm_lets_running_commands_finish(users, daemon):
     out, _ = p.communicate(b"line\n", timeout=10)
     assert out == b"got line\n"
     assert p.returncode == 0
+
+
+def test_mount_namespace_cannot_rename_a_binary(users, daemon_factory, workdir):
+    # A caller in a mount namespace of its own binds /usr/bin/id over
+    # /usr/bin/true and asks for ./true from /usr/bin: the file jitsud
+    # opens through the caller's cwd reads back as /usr/bin/true, but it is
+    # not that file for jitsud, so the rule for true must not run it.
+    d = daemon_factory("permit {alice} as root cmd /usr/bin/true\n")
+    script = ("mount --bind /usr/bin/id /usr/bin/true && cd /usr/bin && "
+              "JITSU_SOCKET=%s %s ./true -u" % (d.socket, JITSU))
+    probe = run_as(users["alice"], ["unshare", "-Urm", "true"])
+    if probe.returncode != 0:
+        pytest.skip("no unprivileged user namespaces here")
+    r = run_as(users["alice"], ["unshare", "-Urm", "sh", "-c", script])
+    assert r.stdout == b"", r.stdout
+    assert r.returncode == EXIT_NOEXEC, r.stderr
+    assert b"not that file for jitsud" in r.stderr
+    # Outside the namespace the rule still works.
+    assert jitsu(users["alice"], ["/usr/bin/true"], d).returncode == 0
