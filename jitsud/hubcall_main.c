@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "hublink.h"
@@ -96,6 +97,10 @@ static int call_main(void)
 int main(int argc, char **argv)
 {
 	char err[512];
+	/* Run as the shared nobody user: no other nobody process may attach to
+	 * us and read the endpoint credential that arrives on stdin next. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return reply_error("cannot make jitsu-hubcall undumpable");
 	if (argc == 2 && !strcmp(argv[1], "call"))
 		return call_main();
 	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "enroll")) {
