@@ -210,10 +210,21 @@ int hubcall_exec_enroll(const char *statedir, const char *url, const char *token
 	int r = find_helper(&helper, err, errlen);
 	if (r < 0)
 		return r;
-	char *argv[] = {HUBCALL_NAME, "enroll",      (char *)statedir,
-			(char *)url,  (char *)token, (char *)(fingerprint ? fingerprint : ""),
+	/* The token goes in the environment, which only root can read in
+	 * /proc, not on the command line, which everyone can. */
+	char tokenvar[512];
+	if (snprintf(tokenvar, sizeof tokenvar, "JITSU_ENROLL_TOKEN=%s", token) >=
+	    (int)sizeof tokenvar) {
+		snprintf(err, errlen, "enrollment token too long");
+		return -EINVAL;
+	}
+	char *argv[] = {HUBCALL_NAME,
+			"enroll",
+			(char *)statedir,
+			(char *)url,
+			(char *)(fingerprint ? fingerprint : ""),
 			NULL};
-	char *envp[] = {"PATH=/usr/bin:/bin", NULL};
+	char *envp[] = {"PATH=/usr/bin:/bin", tokenvar, NULL};
 	execveat(helper.fd, "", argv, envp, AT_EMPTY_PATH);
 	snprintf(err, errlen, "cannot run %s: %s", HUBCALL_NAME, strerror(errno));
 	return -errno;

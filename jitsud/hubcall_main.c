@@ -7,8 +7,8 @@
  *       "method","path","body"?,"timeout_ms"}; makes the call with the hub
  *       pinned; writes {"status":N,"answer":{...}} or {"error":"..."} on
  *       stdout. jitsud runs it as nobody.
- *   jitsu-hubcall enroll STATEDIR URL TOKEN [FINGERPRINT]
- *       jitsud --enroll, as root.
+ *   jitsu-hubcall enroll STATEDIR URL FINGERPRINT|""
+ *       jitsud --enroll, as root; the token in $JITSU_ENROLL_TOKEN.
  *
  * Exit status: 0 answered (whatever the hub said), 1 failed, 2 usage.
  */
@@ -103,15 +103,17 @@ int main(int argc, char **argv)
 		return reply_error("cannot make jitsu-hubcall undumpable");
 	if (argc == 2 && !strcmp(argv[1], "call"))
 		return call_main();
-	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "enroll")) {
-		const char *fp = argc == 6 && argv[5][0] ? argv[5] : NULL;
-		if (hublink_enroll(argv[2], argv[3], argv[4], fp, err, sizeof err) < 0) {
+	const char *token = getenv("JITSU_ENROLL_TOKEN");
+	if (argc == 5 && !strcmp(argv[1], "enroll") && token && token[0]) {
+		const char *fp = argv[4][0] ? argv[4] : NULL;
+		if (hublink_enroll(argv[2], argv[3], token, fp, err, sizeof err) < 0) {
 			fprintf(stderr, "jitsud: enrollment failed: %s\n", err);
 			return 1;
 		}
 		return 0;
 	}
-	fprintf(stderr, "usage: jitsu-hubcall call\n"
-			"       jitsu-hubcall enroll STATEDIR URL TOKEN [FINGERPRINT]\n");
+	fprintf(stderr,
+		"usage: jitsu-hubcall call\n"
+		"       JITSU_ENROLL_TOKEN=... jitsu-hubcall enroll STATEDIR URL FINGERPRINT\n");
 	return 2;
 }

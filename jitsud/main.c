@@ -397,7 +397,18 @@ static int enroll_main(const struct jitsud_config *cfg, int argc, char **argv,
 	log_init("jitsud", 1);
 	if (make_state_dir(cfg->state_dir) < 0)
 		return JITSUD_EXIT_SYSTEM;
-	hubcall_exec_enroll(cfg->state_dir, argv[0], argv[1], fingerprint, err, sizeof err);
+	/* "-" reads the token from stdin, keeping it out of ps. */
+	char token[512];
+	if (!strcmp(argv[1], "-")) {
+		if (!fgets(token, sizeof token, stdin)) {
+			fprintf(stderr, "jitsud: no enrollment token on stdin\n");
+			return JITSUD_EXIT_CONFIG;
+		}
+		token[strcspn(token, "\r\n")] = '\0';
+	} else {
+		snprintf(token, sizeof token, "%s", argv[1]);
+	}
+	hubcall_exec_enroll(cfg->state_dir, argv[0], token, fingerprint, err, sizeof err);
 	fprintf(stderr, "jitsud: enrollment failed: %s\n", err);
 	return JITSUD_EXIT_CONFIG;
 }

@@ -587,3 +587,15 @@ def test_top_level_hub_commands(hub, ctl):
                           "token", "create", "--expires", "10m", "--config", ctl.conf], env=e,
                          capture_output=True, text=True, timeout=30)
     assert tok.returncode == 0 and re.fullmatch(r"jhe_[0-9a-f]{16}_[0-9a-f]{64}\n", tok.stdout)
+
+
+def test_enrollment_token_from_stdin(hub, ctl, workdir):
+    # jitsud --enroll URL - reads the token from stdin, out of ps.
+    state = os.path.join(workdir, "s")
+    os.makedirs(state, mode=0o700)
+    token = ctl.enrollment_token()
+    r = subprocess.run([os.path.join(os.path.dirname(JITSUCTL), "..", "jitsud", "jitsud"), "-d",
+                        state, "--enroll", hub.url, "-", "--fingerprint", hub.fingerprint],
+                       input=token + "\n", capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert os.stat(os.path.join(state, "hub.conf")).st_mode & 0o777 == 0o600
