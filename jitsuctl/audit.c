@@ -13,8 +13,6 @@
  *       ago. Shows, does not verify.
  *   jitsuctl audit setup [--force] [--interval SECS]
  *       creates the sealing key and prints the verification key once.
- *   jitsuctl audit lag
- *       reserved.
  *
  * MUST rules:
  *  - The verification key is printed once, to stdout, and nowhere else; it
@@ -289,12 +287,6 @@ static int cmd_setup(int argc, char **argv, const char *statedir)
 	return JITSUCTL_EXIT_OK;
 }
 
-static int cmd_lag(int argc, char **argv, const char *statedir)
-{
-	fprintf(stderr, "jitsuctl audit lag: reserved, not implemented yet\n");
-	return JITSUCTL_EXIT_USAGE;
-}
-
 static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv, const char *statedir);
@@ -302,7 +294,6 @@ static const struct {
 	{"verify", cmd_verify},
 	{"show", cmd_show},
 	{"setup", cmd_setup},
-	{"lag", cmd_lag},
 };
 
 int jitsuctl_audit_main(int argc, char **argv, const char *statedir)
