@@ -443,6 +443,17 @@ static int malformed(void)
 	return JITSUCTL_EXIT_FAIL;
 }
 
+/* Prints a finished table (or says why not), frees it, gives the exit code. */
+static int table_done(struct hubfmt_table *t, int r)
+{
+	if (r == 0)
+		r = hubfmt_table_print(t, stdout);
+	hubfmt_table_free(t);
+	if (r == -EINVAL)
+		return malformed();
+	return r == 0 ? JITSUCTL_EXIT_OK : JITSUCTL_EXIT_FAIL;
+}
+
 /* The hub's object, compact ASCII JSON on one line. */
 static int print_json(const json_t *j)
 {
@@ -567,12 +578,7 @@ static int print_endpoints(const json_t *list)
 		if (r == 0)
 			r = hubfmt_table_add(&t, row);
 	}
-	if (r == -EINVAL)
-		return malformed();
-	if (r == 0)
-		r = hubfmt_table_print(&t, stdout);
-	hubfmt_table_free(&t);
-	return r == 0 ? JITSUCTL_EXIT_OK : JITSUCTL_EXIT_FAIL;
+	return table_done(&t, r);
 }
 
 static int cmd_endpoints(struct hub_ctx *x, const char *arg)
@@ -665,12 +671,7 @@ static int print_requests(const json_t *list)
 		if (r == 0)
 			r = hubfmt_table_add(&t, row);
 	}
-	if (r == -EINVAL)
-		return malformed();
-	if (r == 0)
-		r = hubfmt_table_print(&t, stdout);
-	hubfmt_table_free(&t);
-	return r == 0 ? JITSUCTL_EXIT_OK : JITSUCTL_EXIT_FAIL;
+	return table_done(&t, r);
 }
 
 static int cmd_requests(struct hub_ctx *x, const char *arg)
