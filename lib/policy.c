@@ -24,6 +24,7 @@
 #include "jitsu/policy.h"
 
 #include "jitsu/digest.h"
+#include "jitsu/resolve.h"
 #include "jitsu/policy_lex.h"
 
 #define FOR_MAX_SECS (7u * 24 * 60 * 60)
@@ -835,6 +836,21 @@ static const char *base_name(const char *path)
 	return slash && slash[1] ? slash + 1 : path;
 }
 
+/* A writable directory above the policy would let its owner swap the file:
+ * checked on the real path of the opened file, as for binaries. */
+static int check_dirs(const char *path, int fd, policy_error_fn on_error, void *ctx)
+{
+	char link[64], real[PATH_MAX], err[PATH_MAX + 128];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, real, sizeof real - 1);
+	if (n <= 0 || (size_t)n >= sizeof real - 1)
+		return load_fail(path, on_error, ctx, -EPERM, "cannot read the policy's real path");
+	real[n] = '\0';
+	if (resolve_check_ancestors(real, err, sizeof err) < 0)
+		return load_fail(path, on_error, ctx, -EPERM, "%s", err);
+	return 0;
+}
+
 /* Opens path without following a final symlink and checks what fstat says. */
 static int load_open(const char *path, int trusted_only, policy_error_fn on_error, void *ctx,
 		     int *fdp)
@@ -862,6 +878,8 @@ static int load_open(const char *path, int trusted_only, policy_error_fn on_erro
 	else if (st.st_size > POLICY_MAX_FILE)
 		rc = load_fail(path, on_error, ctx, -EFBIG, "%s is too big (max %d bytes)", name,
 			       POLICY_MAX_FILE);
+	else if (trusted_only)
+		rc = check_dirs(path, fd, on_error, ctx);
 	if (rc < 0) {
 		close(fd);
 		return rc;

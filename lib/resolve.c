@@ -124,7 +124,6 @@ static int unsafe_dir(const struct stat *st)
 
 int resolve_check_safe(const struct resolved *r, char *err, size_t errlen)
 {
-	char dir[PATH_MAX];
 	struct stat st;
 
 	/*
@@ -146,19 +145,29 @@ int resolve_check_safe(const struct resolved *r, char *err, size_t errlen)
 	}
 	/* Every ancestor directory: a writable one would let its owner swap
 	 * the name for the next request. */
-	snprintf(dir, sizeof dir, "%s", r->path);
+	return resolve_check_ancestors(r->path, err, errlen);
+}
+
+int resolve_check_ancestors(const char *path, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir || dir[0] != '/') {
+		snprintf(err, errlen, "%s: not an absolute path", path);
+		return -EPERM;
+	}
 	for (char *slash = strrchr(dir, '/'); slash; slash = strrchr(dir, '/')) {
 		if (slash == dir)
 			slash[1] = '\0';
 		else
 			*slash = '\0';
 		if (stat(dir, &st) < 0) {
-			snprintf(err, errlen, "%s: cannot check %s: %s", r->path, dir,
+			snprintf(err, errlen, "%s: cannot check %s: %s", path, dir,
 				 strerror(errno));
 			return -EPERM;
 		}
 		if (unsafe_dir(&st)) {
-			snprintf(err, errlen, "%s: refusing binary in unsafe directory %s", r->path,
+			snprintf(err, errlen, "%s: refusing a file in unsafe directory %s", path,
 				 dir);
 			return -EPERM;
 		}

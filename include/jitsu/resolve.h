@@ -44,6 +44,13 @@ int resolve_command(const char *name, int cwdfd, struct resolved *r, char *err, 
 int resolve_check_safe(const struct resolved *r, char *err, size_t errlen);
 
 /*
+ * Checks that every directory above the absolute path is owned by root and
+ * not writable by group or others (unless root's and sticky). Returns 0 or
+ * -EPERM with a reason.
+ */
+int resolve_check_ancestors(const char *path, char *err, size_t errlen);
+
+/*
  * Computes the SHA-256 of the opened file, reading through a fresh
  * read-only open of the same inode (checked by dev/ino). Sets *is_script
  * when the file starts with "#!". Returns 0 or -errno.

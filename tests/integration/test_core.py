@@ -242,6 +242,25 @@ def test_world_writable_policy_refused(users, daemon_factory):
     assert b"writable by group or others" in r.stderr
 
 
+def test_policy_in_writable_directory_refused(users, workdir):
+    # Its owner could swap the file: a policy must sit in directories
+    # only root can change (root's sticky ones, like /tmp, included).
+    d = os.path.join(workdir, "pol")
+    os.mkdir(d)
+    path = os.path.join(d, "policy.conf")
+    with open(path, "w") as f:
+        f.write("permit root\n")
+    os.chmod(path, 0o644)
+    assert subprocess.run([JITSUD, "-t", "-c", path], capture_output=True).returncode == 0
+    os.chmod(d, 0o777)
+    r = subprocess.run([JITSUD, "-t", "-c", path], capture_output=True)
+    assert r.returncode != 0 and b"unsafe directory" in r.stderr, r.stderr
+    os.chmod(d, 0o755)
+    os.chown(d, pwd.getpwnam(users["bob"]).pw_uid, 0)
+    r = subprocess.run([JITSUD, "-t", "-c", path], capture_output=True)
+    assert r.returncode != 0 and b"unsafe directory" in r.stderr, r.stderr
+
+
 def test_check_mode(users, workdir):
     pol = os.path.join(workdir, "check.conf")
     with open(pol, "w") as f:
