@@ -283,8 +283,8 @@ int session_ask(struct session *s, const char *prompt, int echo, char *buf, size
 	if (proto_send_u32_str(s->sock, PROTO_PROMPT, echo ? 1 : 0, prompt) < 0)
 		return -1;
 	setsockopt(s->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	if (proto_recv(s->sock, &m, 0) < 0) {
-		/* Gone while its terminal had echo off: put it back. */
+	if (proto_recv_until(s->sock, &m, 0, proto_deadline(SESSION_ANSWER_TIMEOUT)) < 0) {
+		/* Gone (or too slow) while its terminal had echo off: put it back. */
 		session_restore_tty(s);
 		return -1;
 	}
@@ -623,7 +623,7 @@ void session_serve(int sock, const struct jitsud_ctx *ctx)
 		session_refuse(&s, PROTO_E_INTERNAL, "cannot identify the caller");
 		goto out;
 	}
-	int r = proto_recv(sock, &m, PROTO_MAX_FDS);
+	int r = proto_recv_until(sock, &m, PROTO_MAX_FDS, proto_deadline(SESSION_REQUEST_TIMEOUT));
 	if (r < 0) {
 		if (r != -ECONNRESET)
 			session_refuse(&s, PROTO_E_PROTOCOL, "protocol error: %s",

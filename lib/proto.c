@@ -5,6 +5,8 @@
 #include "jitsu/proto.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -239,9 +241,20 @@ static int take_fds(struct msghdr *mh, struct proto_msg *m, unsigned maxfds)
 	return bad ? -EPROTO : 0;
 }
 
-/* Reads exactly n bytes; the first read may bring fds. */
+/* Milliseconds left until deadline_ms (CLOCK_MONOTONIC), at least 0. */
+static int ms_left(int64_t deadline_ms)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int64_t left = deadline_ms - ((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+	return left < 0 ? 0 : (left > INT32_MAX ? INT32_MAX : (int)left);
+}
+
+/* Reads exactly n bytes; the first read may bring fds. With a deadline
+ * (>= 0), the whole read must finish by then: a peer that dribbles bytes
+ * cannot hold the reader past it. */
 static int read_full(int sock, uint8_t *p, size_t n, struct proto_msg *m, unsigned maxfds,
-		     int *got_any)
+		     int *got_any, int64_t deadline_ms)
 {
 	size_t off = 0;
 	union {
@@ -253,6 +266,14 @@ static int read_full(int sock, uint8_t *p, size_t n, struct proto_msg *m, unsign
 		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 		mh.msg_control = ctl.buf;
 		mh.msg_controllen = sizeof ctl.buf;
+		if (deadline_ms >= 0) {
+			struct pollfd pfd = {sock, POLLIN, 0};
+			int w = poll(&pfd, 1, ms_left(deadline_ms));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				return w == 0 ? -ETIMEDOUT : -errno;
+		}
 		ssize_t r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
 		if (r < 0) {
 			if (errno == EINTR)
@@ -273,6 +294,18 @@ static int read_full(int sock, uint8_t *p, size_t n, struct proto_msg *m, unsign
 
 int proto_recv(int sock, struct proto_msg *m, unsigned maxfds)
 {
+	return proto_recv_until(sock, m, maxfds, -1);
+}
+
+int64_t proto_deadline(unsigned secs)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 + (int64_t)secs * 1000;
+}
+
+int proto_recv_until(int sock, struct proto_msg *m, unsigned maxfds, int64_t deadline_ms)
+{
 	uint8_t hdr[PROTO_HDR_LEN];
 	int got_any = 0;
 
@@ -282,7 +315,7 @@ int proto_recv(int sock, struct proto_msg *m, unsigned maxfds)
 	if (maxfds > PROTO_MAX_FDS)
 		maxfds = PROTO_MAX_FDS;
 
-	int r = read_full(sock, hdr, sizeof hdr, m, maxfds, &got_any);
+	int r = read_full(sock, hdr, sizeof hdr, m, maxfds, &got_any, deadline_ms);
 	if (r < 0)
 		goto fail;
 	uint32_t len = ((uint32_t)hdr[8] << 24) | ((uint32_t)hdr[9] << 16) |
@@ -299,7 +332,7 @@ int proto_recv(int sock, struct proto_msg *m, unsigned maxfds)
 		r = -ENOMEM;
 		goto fail;
 	}
-	r = read_full(sock, m->payload, len, m, maxfds, &got_any);
+	r = read_full(sock, m->payload, len, m, maxfds, &got_any, deadline_ms);
 	if (r < 0) {
 		if (r == -ECONNRESET)
 			r = -EPROTO;

@@ -137,6 +137,16 @@ int proto_send(int sock, uint8_t type, const void *payload, size_t len, const in
  */
 int proto_recv(int sock, struct proto_msg *m, unsigned maxfds);
 
+/*
+ * As proto_recv, but the whole message must arrive by deadline_ms (a
+ * CLOCK_MONOTONIC time in milliseconds from proto_deadline(), or -1 for
+ * none): -ETIMEDOUT otherwise, however the peer paces its bytes.
+ */
+int proto_recv_until(int sock, struct proto_msg *m, unsigned maxfds, int64_t deadline_ms);
+
+/* The CLOCK_MONOTONIC time in milliseconds secs from now. */
+int64_t proto_deadline(unsigned secs);
+
 /* Frees the payload and closes any fds still held in m. */
 void proto_msg_free(struct proto_msg *m);
 
