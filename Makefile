@@ -7,6 +7,7 @@
 #   make lint    clang-format check, clang-tidy, cppcheck
 #   make bench   compare against sudo, doas and s6-sudo; writes docs/benchmarks.md
 #   make fuzz    run each libFuzzer harness for SECONDS (default 60)
+#   make valgrind  jitsud and jitsu-hub under memcheck for a test subset
 
 BUILD     ?= build
 ASAN      ?= build-asan
@@ -16,7 +17,7 @@ SECONDS   ?= 60
 PYTHON    ?= /usr/bin/python3
 RUNDIR    := $(CURDIR)/run
 
-.PHONY: all build deps run check unit integration asan install lint bench fuzz clean
+.PHONY: all build deps run check unit integration asan install lint bench fuzz valgrind clean
 
 all: build
 
@@ -34,6 +35,7 @@ unit: build
 
 integration: build
 	JITSU_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+	JITSU_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q -p no:cacheprovider tests/adversarial
 	tests/hub/run.sh $(BUILD)
 
 $(ASAN)/build.ninja:
@@ -46,6 +48,8 @@ asan: deps-check $(ASAN)/build.ninja
 		meson test -C $(ASAN) --print-errorlogs
 	ASAN_OPTIONS=abort_on_error=1:detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		JITSU_BUILD=$(CURDIR)/$(ASAN) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+	ASAN_OPTIONS=abort_on_error=1:detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		JITSU_BUILD=$(CURDIR)/$(ASAN) $(PYTHON) -m pytest -q -p no:cacheprovider tests/adversarial
 	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		tests/hub/run.sh $(ASAN)
 
@@ -71,6 +75,12 @@ lint: deps-lint $(BUILD)/build.ninja
 
 bench: deps-bench build
 	bench/run.sh $(BUILD)
+
+# jitsud and jitsu-hub under valgrind memcheck for a subset of the integration
+# and hub tests (scripts/valgrind.sh); any error or definite leak fails it.
+# Deliberately not part of `make check`: it is too slow for CI.
+valgrind: deps-valgrind build
+	scripts/valgrind.sh $(BUILD)
 
 fuzz: deps-fuzz
 	[ -f $(FUZZBUILD)/build.ninja ] || CC=clang meson setup $(FUZZBUILD) --buildtype=debug \

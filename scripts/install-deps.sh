@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the Debian packages jitsu needs for a target that are missing.
-# Usage: scripts/install-deps.sh build|check|lint|bench|fuzz ...
+# Usage: scripts/install-deps.sh build|check|lint|bench|fuzz|valgrind ...
 # Idempotent and quiet when everything is present; needs root to install.
 set -eu
 
@@ -13,6 +13,7 @@ check="$build python3 python3-pytest oathtool qrencode zbar-tools clang libclang
 lint="$build clang-format clang-tidy cppcheck"
 bench="$build sudo opendoas s6 hyperfine procps python3"
 fuzz="$build clang libclang-rt-14-dev"
+valgrind="$build valgrind python3-pytest procps util-linux"
 
 want=""
 for target in "$@"; do

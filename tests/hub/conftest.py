@@ -13,6 +13,7 @@ the sanitizer builds.
 import json
 import os
 import selectors
+import shlex
 import shutil
 import signal
 import ssl
@@ -33,7 +34,11 @@ import pgcluster  # noqa: E402
 TOP = os.path.dirname(os.path.dirname(HERE))
 BUILD = os.path.abspath(os.environ.get("JITSU_BUILD", os.path.join(TOP, "build")))
 HUB = os.path.join(BUILD, "hub", "jitsu-hub")
-START_TIMEOUT = 20
+# Opt-in: a command prepended to `jitsu-hub serve` (scripts/valgrind.sh sets
+# it to valgrind); waits are stretched when it is set.
+WRAP = shlex.split(os.environ.get("JITSU_WRAP", ""))
+SLOW = 10 if WRAP else 1
+START_TIMEOUT = 20 * SLOW
 
 
 class Reply:
@@ -101,7 +106,7 @@ class Hub:
         """Starts `serve` without waiting for it (wait_listening() does)."""
         self.serve_args = list(args)
         self.log = open(os.path.join(self.dir, "serve.log"), "ab")
-        self.proc = subprocess.Popen([HUB, "serve", "--dir", self.dir] + self.serve_args,
+        self.proc = subprocess.Popen([*WRAP, HUB, "serve", "--dir", self.dir] + self.serve_args,
                                      stdout=subprocess.PIPE, stderr=self.log)
         return self
 
@@ -131,7 +136,7 @@ class Hub:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(20)
+                self.proc.wait(20 * SLOW)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

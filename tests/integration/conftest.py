@@ -12,6 +12,7 @@ the sanitizer builds.
 import grp
 import os
 import pwd
+import shlex
 import shutil
 import signal
 import socket
@@ -26,6 +27,10 @@ BUILD = os.path.abspath(os.environ.get("JITSU_BUILD", os.path.join(TOP, "build")
 JITSU = os.path.join(BUILD, "jitsu", "jitsu")
 JITSUD = os.path.join(BUILD, "jitsud", "jitsud")
 JITSUCTL = os.path.join(BUILD, "jitsuctl", "jitsuctl")
+# Opt-in: a command prepended to jitsud's command line (scripts/valgrind.sh
+# sets it to valgrind); waits are stretched when it is set.
+WRAP = shlex.split(os.environ.get("JITSU_WRAP", ""))
+SLOW = 10 if WRAP else 1
 
 PREFIX = "jt%d" % (os.getpid() % 100000)
 USERS = {
@@ -96,7 +101,7 @@ class Daemon:
 
     def _wait_notify(self, want, timeout=15):
         """Waits for an sd_notify datagram containing want."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * SLOW
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -119,7 +124,7 @@ class Daemon:
         env = dict(os.environ, NOTIFY_SOCKET=self.notify_path)
         self.logf = open(self.log, "ab")
         self.proc = subprocess.Popen(
-            [JITSUD, "-f", "-c", self.policy, "-S", self.socket, "-d", self.state, *extra],
+            [*WRAP, JITSUD, "-f", "-c", self.policy, "-S", self.socket, "-d", self.state, *extra],
             stdout=self.logf, stderr=self.logf, env=env, stdin=subprocess.DEVNULL)
         self._wait_notify("READY=1")
         return self
@@ -134,7 +139,7 @@ class Daemon:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=10 * SLOW)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
