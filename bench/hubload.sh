@@ -20,6 +20,7 @@
 # HUB_WAITERS (2000), HUB_INFLIGHT (64), HUB_RATE (100 approvals/s),
 # HUB_STEADY (1000), HUB_BURST (1000), HUB_BURST_INFLIGHT (8).
 set -u
+. "$(dirname "$0")/common.sh"
 
 BUILD_ARG=${1:?usage: bench/hubload.sh BUILD_DIR OUT_DIR}
 OUT=${2:?usage: bench/hubload.sh BUILD_DIR OUT_DIR}
@@ -46,22 +47,14 @@ FACTS=$OUT/hub-facts.txt
 log() { printf 'hubload: %s\n' "$*" >&2; }
 fact() { printf '%s=%s\n' "$1" "$2" >>"$FACTS"; }
 
-stop_pid() {
-	local pid=$1 sig=${2:-TERM}
-	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return; }
-	kill -"$sig" "$pid" 2>/dev/null
-	timeout 15 tail --pid="$pid" -f /dev/null 2>/dev/null
-	kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-}
 
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM HUP
 	set +e
-	[ -n "$CHILD" ] && stop_pid "$CHILD"
-	[ -n "$HPID" ] && stop_pid "$HPID"
-	[ -n "$PGPID" ] && stop_pid "$PGPID" INT # fast shutdown
+	[ -n "$CHILD" ] && stop_pid "$CHILD" TERM 15
+	[ -n "$HPID" ] && stop_pid "$HPID" TERM 15
+	[ -n "$PGPID" ] && stop_pid "$PGPID" INT 15 # fast shutdown
 	[ -n "$T" ] && [ -d "$T" ] && rm -rf "$T"
 	exit "$rc"
 }
@@ -69,15 +62,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 
-# Runs a command in the background and waits, so a signal reaches the trap.
-run_wait() {
-	"$@" &
-	CHILD=$!
-	wait "$CHILD"
-	local rc=$?
-	CHILD=
-	return $rc
-}
 
 # As the postgres user when root (initdb and postgres refuse root), else as
 # the caller. setpriv execs the command itself (runuser would fork and
@@ -168,7 +152,7 @@ pg_start() {
 
 pg_stop() {
 	[ -n "$PGPID" ] || return 0
-	stop_pid "$PGPID" INT
+	stop_pid "$PGPID" INT 15
 	PGPID=
 	rm -rf "$T/pg"
 }
@@ -211,7 +195,7 @@ run_backend() {
 	local grc=$?
 	local alive=1
 	kill -0 "$HPID" 2>/dev/null || alive=0
-	stop_pid "$HPID"
+	stop_pid "$HPID" TERM 15
 	local hrc=$?
 	HPID=
 	tail -n 40 "$T/serve-$b.log" >"$OUT/hub-$b-serve.log"

@@ -21,6 +21,7 @@
 # the rounds. Other knobs: BENCH_TP_SECONDS (default 10), BENCH_TP_WORKERS
 # (default 16). The hub part has its own knobs (HUB_*, bench/hubload.sh).
 set -u
+. "$(dirname "$0")/common.sh"
 
 HUB_ONLY=0
 if [ "${1:-}" = --hub-only ]; then
@@ -54,15 +55,6 @@ log() { printf 'bench: %s\n' "$*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
 
 # Stops a process we started: SIGTERM, up to 5 s, then SIGKILL; reaps it.
-stop_pid() {
-	local pid=$1
-	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-	kill -TERM "$pid" 2>/dev/null
-	timeout 5 tail --pid="$pid" -f /dev/null 2>/dev/null
-	kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
-}
 
 cleanup() {
 	local rc=$?
@@ -102,16 +94,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 
-# Runs a command in the background and waits, so a signal reaches the trap
-# at once instead of after the command. Returns the command's status.
-run_wait() {
-	"$@" &
-	CHILD=$!
-	wait "$CHILD"
-	local rc=$?
-	CHILD=
-	return $rc
-}
 
 # Runs a command as the bench user: no terminal (own session, stdin on
 # /dev/null), a small fixed environment, in a directory of its own.
