@@ -66,6 +66,15 @@ static const struct route {
 	 api_h_ep_request_create},
 	{"GET", "endpoint/requests/*", ALLOW_ENDPOINT, NULL, NULL, api_h_ep_request_get},
 	{"POST", "endpoint/requests/*/cancel", ALLOW_ENDPOINT, NULL, NULL, api_h_ep_request_cancel},
+	{"POST", "endpoint/mfa/enroll", ALLOW_ENDPOINT, api_schema_mfa_enroll,
+	 &api_schema_mfa_enroll_n, api_h_ep_mfa_enroll},
+	{"POST", "endpoint/mfa/confirm", ALLOW_ENDPOINT, api_schema_mfa_code,
+	 &api_schema_mfa_code_n, api_h_ep_mfa_confirm},
+	{"POST", "endpoint/mfa/verify", ALLOW_ENDPOINT, api_schema_mfa_code,
+	 &api_schema_mfa_code_n, api_h_ep_mfa_verify},
+	{"GET", "endpoint/mfa/status", ALLOW_ENDPOINT, NULL, NULL, api_h_ep_mfa_status},
+	{"GET", "mfa", ALLOW_ADMIN | ALLOW_AUDITOR, NULL, NULL, api_h_mfa_list},
+	{"POST", "mfa/*/reset", ALLOW_ADMIN, NULL, NULL, api_h_mfa_reset},
 };
 
 /* ---- answers ---- */

@@ -71,6 +71,14 @@ void api_h_ep_request_create(struct call *c);
 void api_h_ep_request_get(struct call *c);
 void api_h_ep_request_cancel(struct call *c);
 
+/* handlers: api_mfa.c */
+void api_h_ep_mfa_enroll(struct call *c);
+void api_h_ep_mfa_confirm(struct call *c);
+void api_h_ep_mfa_verify(struct call *c);
+void api_h_ep_mfa_status(struct call *c);
+void api_h_mfa_list(struct call *c);
+void api_h_mfa_reset(struct call *c);
+
 /* schemas, for the route table */
 extern const struct jsonv_field api_schema_enroll[];
 extern const size_t api_schema_enroll_n;
@@ -86,5 +94,9 @@ extern const struct jsonv_field api_schema_heartbeat[];
 extern const size_t api_schema_heartbeat_n;
 extern const struct jsonv_field api_schema_request[];
 extern const size_t api_schema_request_n;
+extern const struct jsonv_field api_schema_mfa_enroll[];
+extern const size_t api_schema_mfa_enroll_n;
+extern const struct jsonv_field api_schema_mfa_code[];
+extern const size_t api_schema_mfa_code_n;
 
 #endif

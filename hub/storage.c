@@ -109,6 +109,17 @@ static const char *const migration_2_pg[] = {
 	NULL,
 };
 
+/* Central MFA: each user's state in lib/mfastore.c's text format, by user
+ * name (the same person on every endpoint). It holds the TOTP secret. */
+static const char *const migration_5[] = {
+	"CREATE TABLE mfa_users ("
+	" user_name TEXT PRIMARY KEY,"
+	" state TEXT NOT NULL,"
+	" updated_at BIGINT NOT NULL,"
+	" updated_by TEXT NOT NULL)",
+	NULL,
+};
+
 static const struct {
 	int version;
 	const char *const *sql;    /* both backends; NULL: none */
@@ -116,6 +127,7 @@ static const struct {
 } migrations[] = {
 	{1, migration_1, NULL},
 	{2, NULL, migration_2_pg},
+	{5, migration_5, NULL},
 };
 
 /* ---- helpers shared with storage_request.c ---- */

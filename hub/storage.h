@@ -43,7 +43,7 @@
 #define STORAGE_AGENT_MAX 64   /* agent version */
 #define STORAGE_MAX_APPROVALS 10
 #define STORAGE_LIST_MAX 500 /* rows in one list answer */
-#define STORAGE_SCHEMA_VERSION 2
+#define STORAGE_SCHEMA_VERSION 5
 /* PostgreSQL: the channel on which every request leaving "pending" is
  * announced (payload: its id), in the transaction that moves it. */
 #define STORAGE_NOTIFY_CHANNEL "jitsu_hub_requests"
@@ -236,5 +236,46 @@ int storage_expire(struct storage *st, int64_t now, char *err, size_t errlen);
 
 void storage_request_clear(struct storage_request *r);
 void storage_request_list_free(struct storage_request_list *l);
+
+/* ---- central MFA (storage_mfa.c) ---- */
+#define STORAGE_MFA_STATE_MAX 4096 /* bytes of one user's state text */
+#define STORAGE_MFA_BY_MAX 96      /* who changed it: "endpoint:<id>", "user:<name>" */
+
+/* One user's MFA state: text in lib/mfastore.c's format (it holds the TOTP
+ * secret). Owned strings; storage_mfa_clear() wipes and frees them. */
+struct storage_mfa {
+	char user[STORAGE_NAME_MAX + 1];
+	char *state;
+	int64_t updated_at;
+	char updated_by[STORAGE_MFA_BY_MAX];
+};
+
+/*
+ * Decides a user's next state: state is the stored text or NULL when the
+ * user has none. Sets *next to a malloc'd text to store (NULL: no change;
+ * the caller's copy is wiped and freed after). Returns STORAGE_OK, or a
+ * negative STORAGE_E_* code that rolls the transaction back.
+ */
+typedef int (*storage_mfa_fn)(void *arg, const char *state, char **next);
+
+/*
+ * One read-modify-write of user's MFA state in one write transaction: the
+ * row is read (locked on PostgreSQL), fn decides, the result is written and
+ * committed before this returns STORAGE_OK. A failed write or commit is
+ * STORAGE_E_DB: the caller must not act on what fn decided.
+ */
+int storage_mfa_update(struct storage *st, const char *user, const char *by, int64_t now,
+		       storage_mfa_fn fn, void *arg, char *err, size_t errlen);
+/* user's state; STORAGE_E_NOT_FOUND when none. */
+int storage_mfa_get(struct storage *st, const char *user, struct storage_mfa *out, char *err,
+		    size_t errlen);
+/* Every user's state, by name (at most STORAGE_LIST_MAX);
+ * storage_mfa_list_free(). */
+int storage_mfa_list(struct storage *st, struct storage_mfa **out, size_t *n, char *err,
+		     size_t errlen);
+/* Removes user's state (admin reset): STORAGE_E_NOT_FOUND when none. */
+int storage_mfa_delete(struct storage *st, const char *user, char *err, size_t errlen);
+void storage_mfa_clear(struct storage_mfa *m);
+void storage_mfa_list_free(struct storage_mfa *list, size_t n);
 
 #endif

@@ -601,6 +601,33 @@ static void session_close(struct session *s)
 	mfastore_state_wipe(&s->st);
 }
 
+int mfastore_state_begin(struct mfastore_state *st, const char *account, time_t now,
+			 struct mfastore_enrollment *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof *out);
+	mfastore_state_wipe(st);
+	if (now < 0) {
+		set_err(err, errlen, "invalid time");
+		return -EINVAL;
+	}
+	st->phase = MFASTORE_PENDING;
+	st->created = (int64_t)now;
+	st->kdf_iter = MFASTORE_KDF_ITER;
+	int rc = totp_secret_new(st->secret);
+	if (rc == 0 &&
+	    (rc = totp_uri(st->secret, TOTP_SECRET_LEN, account, out->uri, sizeof out->uri)) < 0)
+		set_err(err, errlen, "cannot build the enrollment URI: %s", strerror(-rc));
+	if (rc >= 0)
+		rc = totp_base32(st->secret, TOTP_SECRET_LEN, out->secret_b32,
+				 sizeof out->secret_b32);
+	if (rc < 0) {
+		mfastore_state_wipe(st);
+		mfastore_enrollment_wipe(out);
+		return rc;
+	}
+	return 0;
+}
+
 int mfastore_begin_enroll(const char *dir, uid_t uid, const char *account, time_t now,
 			  struct mfastore_enrollment *out, char *err, size_t errlen)
 {
@@ -620,17 +647,7 @@ int mfastore_begin_enroll(const char *dir, uid_t uid, const char *account, time_
 			(unsigned)uid);
 		rc = -EEXIST;
 	} else if (s.lfd >= 0 && (rc == 0 || rc == -ENOENT)) {
-		memset(&s.st, 0, sizeof s.st);
-		s.st.phase = MFASTORE_PENDING;
-		s.st.created = (int64_t)now;
-		s.st.kdf_iter = MFASTORE_KDF_ITER;
-		rc = totp_secret_new(s.st.secret);
-		if (rc == 0 && (rc = totp_uri(s.st.secret, TOTP_SECRET_LEN, account, out->uri,
-					      sizeof out->uri)) < 0)
-			set_err(err, errlen, "cannot build the enrollment URI: %s", strerror(-rc));
-		if (rc >= 0)
-			rc = totp_base32(s.st.secret, TOTP_SECRET_LEN, out->secret_b32,
-					 sizeof out->secret_b32);
+		rc = mfastore_state_begin(&s.st, account, now, out, err, errlen);
 		if (rc >= 0)
 			rc = write_user(s.dfd, uid, &s.st, err, errlen);
 	}
@@ -674,36 +691,64 @@ static int new_recovery_codes(struct mfastore_state *st, struct mfastore_recover
 	return rc;
 }
 
-/* Checks the pending state of s against one code; activates it on success. */
-static int confirm_pending(struct session *s, const char *code, time_t now,
+/* Checks the pending state st against one code; activates it on success. */
+static int confirm_pending(struct mfastore_state *st, const char *code, time_t now,
 			   struct mfastore_recovery_codes *codes, char *err, size_t errlen)
 {
 	uint64_t step;
 
-	if (s->st.phase == MFASTORE_ACTIVE) {
+	if (st->phase == MFASTORE_ACTIVE) {
 		set_err(err, errlen, "already enrolled");
 		return -EALREADY;
 	}
-	if ((int64_t)now > s->st.created + MFASTORE_PENDING_TTL ||
-	    (int64_t)now + TOTP_STEP < s->st.created) {
+	if ((int64_t)now > st->created + MFASTORE_PENDING_TTL ||
+	    (int64_t)now + TOTP_STEP < st->created) {
 		set_err(err, errlen, "the enrollment expired; start again");
 		return -ETIMEDOUT;
 	}
-	int rc = totp_check(s->st.secret, TOTP_SECRET_LEN, code, now, &step);
+	int rc = totp_check(st->secret, TOTP_SECRET_LEN, code, now, &step);
 	if (rc < 0) {
 		set_err(err, errlen, rc == -EACCES ? "wrong code" : "cannot check the code");
 		return rc;
 	}
-	rc = new_recovery_codes(&s->st, codes);
+	rc = new_recovery_codes(st, codes);
 	if (rc < 0) {
 		set_err(err, errlen, "cannot create recovery codes: %s", strerror(-rc));
 		return rc;
 	}
-	s->st.phase = MFASTORE_ACTIVE;
-	s->st.last_step = step;
-	s->st.fail_count = s->st.lockout_level = 0;
-	s->st.locked_until = 0;
+	st->phase = MFASTORE_ACTIVE;
+	st->last_step = step;
+	st->fail_count = st->lockout_level = 0;
+	st->locked_until = 0;
 	return 0;
+}
+
+/* Parses what the user typed to confirm: a 6-digit code or -EINVAL. */
+static int confirm_input(const char *input, time_t now, char code[TOTP_CANON_MAX], char *err,
+			 size_t errlen)
+{
+	if (!input || now < 0 ||
+	    totp_parse_input(input, strnlen(input, TOTP_INPUT_MAX + 1), code) != TOTP_INPUT_CODE) {
+		explicit_bzero(code, TOTP_CANON_MAX);
+		set_err(err, errlen, "expected a %d-digit code", TOTP_DIGITS);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int mfastore_state_confirm(struct mfastore_state *st, const char *input, time_t now,
+			   struct mfastore_recovery_codes *codes, char *err, size_t errlen)
+{
+	char code[TOTP_CANON_MAX];
+
+	memset(codes, 0, sizeof *codes);
+	int rc = confirm_input(input, now, code, err, errlen);
+	if (rc == 0)
+		rc = confirm_pending(st, code, now, codes, err, errlen);
+	explicit_bzero(code, sizeof code);
+	if (rc < 0)
+		mfastore_recovery_codes_wipe(codes);
+	return rc;
 }
 
 int mfastore_confirm_enroll(const char *dir, uid_t uid, const char *input, time_t now,
@@ -713,17 +758,13 @@ int mfastore_confirm_enroll(const char *dir, uid_t uid, const char *input, time_
 	struct session s;
 
 	memset(codes, 0, sizeof *codes);
-	if (!input || now < 0 ||
-	    totp_parse_input(input, strnlen(input, TOTP_INPUT_MAX + 1), code) != TOTP_INPUT_CODE) {
-		explicit_bzero(code, sizeof code);
-		set_err(err, errlen, "expected a %d-digit code", TOTP_DIGITS);
+	if (confirm_input(input, now, code, err, errlen) < 0)
 		return -EINVAL;
-	}
 	int rc = session_open(&s, dir, uid, 0, err, errlen);
 	if (rc == -ENOENT)
 		set_err(err, errlen, "no enrollment in progress");
 	if (rc == 0)
-		rc = confirm_pending(&s, code, now, codes, err, errlen);
+		rc = confirm_pending(&s.st, code, now, codes, err, errlen);
 	if (rc == 0)
 		rc = write_user(s.dfd, uid, &s.st, err, errlen);
 	session_close(&s);
@@ -833,30 +874,67 @@ static unsigned recovery_left(const struct mfastore_state *st)
 	return n;
 }
 
+/* The verification proper on an active state: the verdict in *v, and
+ * whether st changed (1) and must be stored before the verdict counts. */
+static int judge_state(struct mfastore_state *st, int kind, const char *canon, time_t now,
+		       struct mfastore_verdict *v)
+{
+	int dirty = 0;
+
+	if (check_locked(st, now, v, &dirty))
+		v->result = MFASTORE_LOCKED;
+	else
+		v->result = judge(st, kind, canon, now, &v->step);
+	if (v->result == MFASTORE_STORE_ERROR)
+		return -EIO;
+	if (v->result != MFASTORE_LOCKED)
+		dirty |= account(st, v->result, now, v);
+	v->fail_count = st->fail_count;
+	v->lockout_level = st->lockout_level;
+	v->recovery_left = recovery_left(st);
+	if (v->result != MFASTORE_OK)
+		v->step = 0;
+	return dirty;
+}
+
+int mfastore_state_verify(struct mfastore_state *st, const char *input, time_t now,
+			  struct mfastore_verdict *v)
+{
+	char canon[TOTP_CANON_MAX];
+
+	memset(v, 0, sizeof *v);
+	int kind = input ? totp_parse_input(input, strnlen(input, TOTP_INPUT_MAX + 1), canon)
+			 : -EINVAL;
+	if (kind < 0) {
+		v->result = MFASTORE_BAD_INPUT;
+		return 0;
+	}
+	int rc = 0;
+	if (now < 0)
+		rc = -EINVAL;
+	else if (st->phase != MFASTORE_ACTIVE)
+		v->result = MFASTORE_NOT_ENROLLED;
+	else
+		rc = judge_state(st, kind, canon, now, v);
+	explicit_bzero(canon, sizeof canon);
+	if (rc < 0) {
+		memset(v, 0, sizeof *v);
+		v->result = MFASTORE_STORE_ERROR;
+	}
+	return rc;
+}
+
 /* The verification proper, on an open session with an active state. */
 static int verify_locked(struct session *s, uid_t uid, int kind, const char *canon, time_t now,
 			 struct mfastore_verdict *v, char *err, size_t errlen)
 {
-	int dirty = 0, rc = 0;
-
-	if (check_locked(&s->st, now, v, &dirty))
-		v->result = MFASTORE_LOCKED;
-	else
-		v->result = judge(&s->st, kind, canon, now, &v->step);
-	if (v->result == MFASTORE_STORE_ERROR) {
+	int dirty = judge_state(&s->st, kind, canon, now, v);
+	if (dirty < 0) {
 		set_err(err, errlen, "uid %u: cannot compute the check", (unsigned)uid);
 		return -EIO;
 	}
-	if (v->result != MFASTORE_LOCKED)
-		dirty |= account(&s->st, v->result, now, v);
-	if (dirty && (rc = write_user(s->dfd, uid, &s->st, err, errlen)) < 0)
-		return rc;
-	v->fail_count = s->st.fail_count;
-	v->lockout_level = s->st.lockout_level;
-	v->recovery_left = recovery_left(&s->st);
-	if (v->result != MFASTORE_OK)
-		v->step = 0;
-	return 0;
+	int rc = dirty ? write_user(s->dfd, uid, &s->st, err, errlen) : 0;
+	return rc < 0 ? rc : 0;
 }
 
 int mfastore_verify(const char *dir, uid_t uid, const char *input, time_t now,
@@ -929,6 +1007,22 @@ int mfastore_reset(const char *dir, uid_t uid, char *err, size_t errlen)
 	return rc;
 }
 
+void mfastore_state_status(const struct mfastore_state *st, time_t now,
+			   struct mfastore_status *out)
+{
+	memset(out, 0, sizeof *out);
+	out->enrolled = st->phase == MFASTORE_ACTIVE;
+	out->pending = st->phase == MFASTORE_PENDING;
+	out->recovery_left = recovery_left(st);
+	out->fail_count = st->fail_count;
+	out->lockout_level = st->lockout_level;
+	out->locked_until = st->locked_until;
+	if (st->locked_until > (int64_t)now) {
+		int64_t left = st->locked_until - (int64_t)now;
+		out->locked_secs = (unsigned)(left > MFASTORE_LOCK_MAX ? MFASTORE_LOCK_MAX : left);
+	}
+}
+
 int mfastore_status(const char *dir, uid_t uid, time_t now, struct mfastore_status *out, char *err,
 		    size_t errlen)
 {
@@ -940,19 +1034,8 @@ int mfastore_status(const char *dir, uid_t uid, time_t now, struct mfastore_stat
 		mfastore_state_wipe(&st);
 		return 0;
 	}
-	if (rc == 0) {
-		out->enrolled = st.phase == MFASTORE_ACTIVE;
-		out->pending = st.phase == MFASTORE_PENDING;
-		out->recovery_left = recovery_left(&st);
-		out->fail_count = st.fail_count;
-		out->lockout_level = st.lockout_level;
-		out->locked_until = st.locked_until;
-		if (st.locked_until > (int64_t)now) {
-			int64_t left = st.locked_until - (int64_t)now;
-			out->locked_secs =
-				(unsigned)(left > MFASTORE_LOCK_MAX ? MFASTORE_LOCK_MAX : left);
-		}
-	}
+	if (rc == 0)
+		mfastore_state_status(&st, now, out);
 	mfastore_state_wipe(&st);
 	return rc;
 }

@@ -212,6 +212,35 @@ int mfastore_reset(const char *dir, uid_t uid, char *err, size_t errlen);
 int mfastore_status(const char *dir, uid_t uid, time_t now, struct mfastore_status *out, char *err,
 		    size_t errlen);
 
+/*
+ * The same rules on a state held in memory, with no I/O and no lock: for a
+ * keeper that stores states elsewhere (jitsu-hub keeps them in its
+ * database and serialises each user's read-modify-write with a row lock).
+ * The file functions above are these plus the file, the lock and the write.
+ * The caller stores *st (mfastore_format()) before it acts on a result.
+ */
+
+/* A new pending enrollment in *st (whatever it held is replaced), and what
+ * the user must see in *out. 0, or -errno with err (st is then wiped). */
+int mfastore_state_begin(struct mfastore_state *st, const char *account, time_t now,
+			 struct mfastore_enrollment *out, char *err, size_t errlen);
+
+/* mfastore_confirm_enroll() on *st: 0 (st is active, *codes filled),
+ * -EINVAL, -EACCES, -EALREADY, -ETIMEDOUT, or another -errno. */
+int mfastore_state_confirm(struct mfastore_state *st, const char *input, time_t now,
+			   struct mfastore_recovery_codes *codes, char *err, size_t errlen);
+
+/* mfastore_verify() on *st: always fills *v. Returns 1 when *st changed
+ * (it must be stored before the verdict counts: a used step, a failure, a
+ * lockout), 0 when not, or -EIO/-EINVAL with v->result ==
+ * MFASTORE_STORE_ERROR. A state that is not active is MFASTORE_NOT_ENROLLED. */
+int mfastore_state_verify(struct mfastore_state *st, const char *input, time_t now,
+			  struct mfastore_verdict *v);
+
+/* The status report of *st at time now. */
+void mfastore_state_status(const struct mfastore_state *st, time_t now,
+			   struct mfastore_status *out);
+
 /* A short name for a result, for logs ("ok", "wrong", "locked", ...). */
 const char *mfastore_result_name(enum mfastore_result r);
 

@@ -50,7 +50,7 @@ static int setup(void **state)
 		assert_int_equal(storage_pg_driver.exec(conn,
 							"DROP TABLE IF EXISTS decisions, requests,"
 							" endpoints, enrollment_tokens, api_tokens,"
-							" users, schema_version",
+							" users, schema_version, mfa_users",
 							NULL, 0, NULL, err, sizeof err),
 				 SDB_OK);
 		storage_pg_driver.close(conn);
