@@ -12,6 +12,8 @@
  *     deny ID --why TEXT
  *     admins add NAME --role admin|approver|auditor
  *                                    a new hub user; its token alone on stdout
+ *     mfa status [USER]              central MFA: every user's state, or USER's
+ *     mfa reset USER                 forget USER's MFA enrollment at the hub
  *
  * Options may come anywhere after "hub". Each setting is taken from the
  * first place that has it: the command line, the environment
@@ -107,6 +109,8 @@ static int hub_usage(FILE *f)
 		"  approve ID [--note TEXT]         approve a request\n"
 		"  deny ID --why TEXT               deny a request\n"
 		"  admins add NAME --role ROLE      new hub user: admin, approver or auditor\n"
+		"  mfa status [USER]                central MFA state of every user, or USER\n"
+		"  mfa reset USER                   forget USER's MFA enrollment (fleet-wide)\n"
 		"environment: JITSU_HUB_URL, JITSU_HUB_TOKEN, JITSU_HUB_FINGERPRINT, "
 		"JITSU_HUB_CACERT\n");
 	return f == stdout ? JITSUCTL_EXIT_OK : JITSUCTL_EXIT_USAGE;
@@ -216,7 +220,7 @@ static const struct hub_cmd *find_cmd(const struct hub_cmd *cmds, size_t ncmds, 
 			continue;
 		int words = c->sub ? 2 : 1;
 		if (n != words + (c->arg != ARG_NONE))
-			return NULL;
+			continue; /* another entry may take this count */
 		*arg = c->arg != ARG_NONE ? w[words] : NULL;
 		return c;
 	}
@@ -721,6 +725,71 @@ static int cmd_deny(struct hub_ctx *x, const char *arg)
 	return decide(x, arg, "deny", json_pack("{s:s}", "reason", x->o->why));
 }
 
+static int print_mfa(const json_t *list, const char *user)
+{
+	static const struct hubfmt_col cols[] = {
+		{"USER", 32},     {"STATE", 12},   {"RECOVERY LEFT", 13}, {"FAILURES", 8},
+		{"LOCKED FOR", 10}, {"UPDATED", 17}, {"BY", 40},
+	};
+	struct hubfmt_table t;
+	size_t i, shown = 0;
+	json_t *u;
+	int r = json_is_array(list) ? hubfmt_table_init(&t, cols, 7) : -EINVAL;
+	json_array_foreach(list, i, u)
+	{
+		char left[16] = "-", fails[16] = "-", locked[32] = "no", updated[32];
+		const char *state = jstr(u, "state");
+		if (user && (!jstr(u, "user") || strcmp(jstr(u, "user"), user) != 0))
+			continue;
+		if (state && strcmp(state, "corrupt") != 0) {
+			snprintf(left, sizeof left, "%lld", jint(u, "recovery_left"));
+			snprintf(fails, sizeof fails, "%lld", jint(u, "fail_count"));
+		}
+		if (jint(u, "locked_secs") > 0)
+			hubfmt_span(jint(u, "locked_secs"), locked, sizeof locked);
+		hubfmt_time(jint(u, "updated_at"), updated, sizeof updated);
+		const char *row[] = {jstr(u, "user"), state,   left,          fails,
+				     locked,          updated, jstr(u, "updated_by")};
+		if (r == 0)
+			r = hubfmt_table_add(&t, row);
+		shown++;
+	}
+	if (r == 0 && user && !shown) {
+		hubfmt_table_free(&t);
+		printf("%s: not enrolled for MFA at the hub\n", user);
+		return JITSUCTL_EXIT_FAIL;
+	}
+	return table_done(&t, r);
+}
+
+static int cmd_mfa_status(struct hub_ctx *x, const char *arg)
+{
+	json_t *ans = NULL;
+	if (hub_call(x, "GET", "/api/v1/mfa", NULL, 200, &ans) < 0)
+		return JITSUCTL_EXIT_FAIL;
+	int r = x->o->json ? print_json(ans) : print_mfa(json_object_get(ans, "users"), arg);
+	json_decref(ans);
+	return r;
+}
+
+static int cmd_mfa_reset(struct hub_ctx *x, const char *arg)
+{
+	char path[160];
+	json_t *ans = NULL;
+	snprintf(path, sizeof path, "/api/v1/mfa/%s/reset", arg);
+	if (hub_call(x, "POST", path, json_object(), 200, &ans) < 0)
+		return JITSUCTL_EXIT_FAIL;
+	int r = JITSUCTL_EXIT_OK;
+	if (x->o->json)
+		r = print_json(ans);
+	else
+		printf("MFA enrollment of %s removed at the hub; they can enroll again with "
+		       "`jitsu --enroll-mfa` on any endpoint\n",
+		       arg);
+	json_decref(ans);
+	return r;
+}
+
 static const struct hub_cmd hub_cmds[] = {
 	{"token", "create", ARG_NONE, OPT_EXPIRES, 0, cmd_token_create},
 	{"endpoints", NULL, ARG_NONE, 0, 0, cmd_endpoints},
@@ -729,6 +798,9 @@ static const struct hub_cmd hub_cmds[] = {
 	{"approve", NULL, ARG_ID, OPT_NOTE, 0, cmd_approve},
 	{"deny", NULL, ARG_ID, OPT_WHY, OPT_WHY, cmd_deny},
 	{"admins", "add", ARG_NAME, OPT_ROLE, OPT_ROLE, cmd_admins_add},
+	{"mfa", "status", ARG_NONE, 0, 0, cmd_mfa_status},
+	{"mfa", "status", ARG_NAME, 0, 0, cmd_mfa_status},
+	{"mfa", "reset", ARG_NAME, 0, 0, cmd_mfa_reset},
 };
 
 int jitsuctl_hub_main(int argc, char **argv, const char *statedir)

@@ -37,7 +37,7 @@ static int usage(FILE *f)
 		"  -d STATEDIR  state directory (default %s)\n"
 		"hub commands (also as jitsuctl hub ...): token create, endpoints, endpoint "
 		"revoke,\n"
-		"  requests, approve, deny, admins add\n"
+		"  requests, approve, deny, admins add, mfa status|reset (central MFA)\n"
 		"commands:\n",
 		JITSUCTL_STATEDIR);
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
@@ -108,7 +108,8 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return usage(stderr);
-	if (is_hub_word(argv[optind]))
+	/* mfa goes to the hub when a hub is named (central MFA). */
+	if (is_hub_word(argv[optind]) || (nhub && !strcmp(argv[optind], "mfa")))
 		return run_hub(argc - optind, argv + optind, hub_opts, nhub, statedir);
 	if (nhub) {
 		fprintf(stderr, "jitsuctl: --hub, --fingerprint, --cacert and --json go with hub "

@@ -11,6 +11,10 @@
  *    no such user name exists (to clean up after a deleted account).
  *  - Prints no secret: the state has one, the output never shows it.
  *
+ * In fleet mode (STATEDIR/hub.conf exists) MFA is the hub's, so both
+ * commands run at the hub, as `jitsuctl hub mfa ...` (hub.c), with the
+ * hub settings of any hub command; the local store is not used.
+ *
  * Exit status (jitsuctl.h): JITSUCTL_EXIT_OK, JITSUCTL_EXIT_FAIL (not
  * enrolled, store error, not root, no such user), JITSUCTL_EXIT_USAGE.
  */
@@ -24,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hub.h"
 #include "jitsu/audit.h"
 #include "jitsu/mfastore.h"
 
@@ -146,11 +151,26 @@ static int do_reset(const char *statedir, const char *dir, uid_t uid, const char
 	return JITSUCTL_EXIT_OK;
 }
 
+/* Fleet mode: `jitsuctl hub mfa ARGS...`. */
+static int at_hub(int argc, char **argv, const char *statedir)
+{
+	char *v[5] = {"hub"};
+	if (argc < 2 || argc > 4)
+		return usage();
+	for (int i = 0; i < argc; i++)
+		v[i + 1] = argv[i];
+	fprintf(stderr, "jitsuctl mfa: this machine is enrolled in a hub; MFA is the hub's\n");
+	return jitsuctl_hub_main(argc + 1, v, statedir);
+}
+
 int jitsuctl_mfa_main(int argc, char **argv, const char *statedir)
 {
 	char dir[4096], name[256];
 	uid_t uid;
 
+	if (statedir && snprintf(dir, sizeof dir, "%s/hub.conf", statedir) < (int)sizeof dir &&
+	    access(dir, F_OK) == 0)
+		return at_hub(argc, argv, statedir);
 	if (argc != 3 || !statedir ||
 	    (strcmp(argv[1], "status") != 0 && strcmp(argv[1], "reset") != 0))
 		return usage();

@@ -87,7 +87,15 @@ int challenge_mfa(struct session *s)
 {
 	char dir[PATH_MAX], err[256], prompt[512], code[128];
 	struct mfastore_status st;
+	struct hublink link;
 
+	/* Fleet mode: the hub's MFA, always; the local store is not used. */
+	int fleet = challenge_hub_link(s, &link);
+	if (fleet != 0) {
+		int hr = fleet > 0 ? challenge_hub_mfa(s, &link) : -1;
+		explicit_bzero(&link, sizeof link);
+		return hr;
+	}
 	store_dir(s, dir, sizeof dir);
 	int r = mfastore_status(dir, s->peer.uid, time(NULL), &st, err, sizeof err);
 	if (r < 0 && r != -ENOENT) {
@@ -122,7 +130,7 @@ int challenge_mfa(struct session *s)
 	return -1;
 }
 
-static void send_recovery_codes(struct session *s, const struct mfastore_recovery_codes *c)
+void challenge_send_recovery_codes(struct session *s, const struct mfastore_recovery_codes *c)
 {
 	char text[1024];
 	size_t off = (size_t)snprintf(text, sizeof text,
@@ -150,7 +158,7 @@ static void confirm(struct session *s, const char *dir)
 		explicit_bzero(code, sizeof code);
 		if (r == 0) {
 			trail_mfa(s, "mfa_enroll", "enrolled");
-			send_recovery_codes(s, &codes);
+			challenge_send_recovery_codes(s, &codes);
 			explicit_bzero(&codes, sizeof codes);
 			return;
 		}
@@ -172,7 +180,15 @@ void challenge_enroll(struct session *s, uint32_t flags)
 	struct mfastore_enrollment en;
 	struct qr_text qr = {0};
 	struct proto_buf b;
+	struct hublink link;
 
+	int fleet = challenge_hub_link(s, &link);
+	if (fleet != 0) {
+		if (fleet > 0)
+			challenge_hub_enroll(s, &link, flags);
+		explicit_bzero(&link, sizeof link);
+		return;
+	}
 	store_dir(s, dir, sizeof dir);
 	snprintf(account, sizeof account, "%s@%s", s->peer.user, s->ctx->hostname);
 	int r = mfastore_begin_enroll(dir, s->peer.uid, account, time(NULL), &en, err, sizeof err);
@@ -210,7 +226,15 @@ void challenge_status(struct session *s)
 {
 	char dir[PATH_MAX], err[256], text[512];
 	struct mfastore_status st;
+	struct hublink link;
 
+	int fleet = challenge_hub_link(s, &link);
+	if (fleet != 0) {
+		if (fleet > 0)
+			challenge_hub_status(s, &link);
+		explicit_bzero(&link, sizeof link);
+		return;
+	}
 	store_dir(s, dir, sizeof dir);
 	int r = mfastore_status(dir, s->peer.uid, time(NULL), &st, err, sizeof err);
 	if (r < 0 && r != -ENOENT) {
