@@ -32,12 +32,15 @@
 #define API_WAIT_MAX 60    /* seconds a long-poll may ask for */
 
 struct webhook;
+struct mfaseal_key;
 
 struct api_ctx {
 	struct storage *st;
 	int request_ttl;          /* seconds a new request stays pending */
 	int64_t (*now_ms)(void);  /* wall clock, milliseconds since the epoch */
 	struct webhook *webhooks; /* announces new requests; NULL: none */
+	/* Seals MFA states at rest (hub/mfaseal.h); NULL: MFA routes refuse. */
+	const struct mfaseal_key *mfa_key;
 };
 
 struct api_in {

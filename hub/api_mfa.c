@@ -16,6 +16,8 @@
  *  - A stored state that does not parse fails closed for that user only
  *    (500, logged); an admin reset clears it.
  *  - Typed codes are wiped after use and never logged.
+ *  - States are sealed at rest (hub/mfaseal.h) under the hub's key; one
+ *    that does not open is unusable, like one that does not parse.
  */
 #include "api_impl.h"
 
@@ -26,6 +28,7 @@
 
 #include "jitsu/log.h"
 #include "jitsu/mfastore.h"
+#include "mfaseal.h"
 
 const struct jsonv_field api_schema_mfa_enroll[] = {
 	{"user", JSONV_NAME, 1, 1, STORAGE_NAME_MAX},
@@ -41,6 +44,7 @@ const size_t api_schema_mfa_code_n = sizeof api_schema_mfa_code / sizeof api_sch
 
 /* One operation on a user's state, decided inside the transaction. */
 struct mfa_op {
+	const struct mfaseal_key *key;
 	const char *code; /* typed by the user (confirm, verify) */
 	const char *user;
 	time_t now;
@@ -55,21 +59,38 @@ struct mfa_op {
 /* A sentinel for fn: the operation decided "no"; nothing is written. */
 #define MFA_DECLINED STORAGE_E_INVALID
 
+/* Opens and parses a stored state of user into *st. 0, or -errno with err. */
+static int open_state(const struct mfaseal_key *key, const char *user, const char *sealed,
+		      struct mfastore_state *st, char *err, size_t errlen)
+{
+	char *plain;
+	size_t len;
+	int r = mfaseal_open(key, user, sealed, &plain, &len, err, errlen);
+	if (r == 0) {
+		r = mfastore_parse(plain, len, st, err, errlen);
+		explicit_bzero(plain, len);
+		free(plain);
+	}
+	return r;
+}
+
 static int parse_state(struct mfa_op *op, const char *text, struct mfastore_state *st)
 {
-	if (mfastore_parse(text, strlen(text), st, op->err, sizeof op->err) == 0)
+	if (open_state(op->key, op->user, text, st, op->err, sizeof op->err) == 0)
 		return 0;
 	op->corrupt = 1;
 	op->rc = -EBADMSG;
 	return MFA_DECLINED;
 }
 
-/* The text of st, malloc'd into *next. */
+/* The sealed text of st, malloc'd into *next. */
 static int format_state(struct mfa_op *op, const struct mfastore_state *st, char **next)
 {
 	char buf[MFASTORE_FILE_MAX];
 	int n = mfastore_format(st, buf, sizeof buf);
-	*next = n > 0 ? strndup(buf, (size_t)n) : NULL;
+	*next = NULL;
+	if (n > 0 && mfaseal_seal(op->key, op->user, buf, (size_t)n, next) != 0)
+		*next = NULL;
 	explicit_bzero(buf, sizeof buf);
 	if (*next)
 		return STORAGE_OK;
@@ -152,6 +173,11 @@ static int run(struct call *c, storage_mfa_fn fn, struct mfa_op *op)
 	char err[256] = "";
 	op->user = api_body_str(c, "user");
 	op->now = (time_t)c->now;
+	op->key = c->ctx->mfa_key;
+	if (!op->key) {
+		api_error(c->out, 503, "mfa_unavailable", "this hub has no MFA key");
+		return -1;
+	}
 	int rc = storage_mfa_update(c->ctx->st, op->user, c->out->who, c->now, fn, op, err,
 				    sizeof err);
 	if (op->corrupt) {
@@ -271,18 +297,21 @@ void api_h_ep_mfa_verify(struct call *c)
 }
 
 /* The status of one stored row (never the secret). */
-static json_t *status_json(const struct storage_mfa *m, int64_t now)
+static json_t *status_json(const struct call *c, const struct storage_mfa *m)
 {
 	struct mfastore_state st;
 	struct mfastore_status s;
 	char err[256];
+	int64_t now = c->now;
 
 	memset(&st, 0, sizeof st);
-	int bad = mfastore_parse(m->state, strlen(m->state), &st, err, sizeof err) != 0;
+	int bad = !c->ctx->mfa_key ||
+		  open_state(c->ctx->mfa_key, m->user, m->state, &st, err, sizeof err) != 0;
 	mfastore_state_status(&st, (time_t)now, &s);
 	mfastore_state_wipe(&st);
 	if (bad)
-		return json_pack("{s:s,s:s,s:I,s:s}", "user", m->user, "state", "corrupt",
+		return json_pack("{s:s,s:s,s:s,s:I,s:s}", "user", m->user, "state", "corrupt",
+				 "problem", c->ctx->mfa_key ? err : "this hub has no MFA key",
 				 "updated_at", (json_int_t)m->updated_at, "updated_by",
 				 m->updated_by);
 	return json_pack("{s:s,s:s,s:i,s:i,s:i,s:I,s:i,s:I,s:s}", "user", m->user, "state",
@@ -310,7 +339,7 @@ void api_h_ep_mfa_status(struct call *c)
 	else if (rc != STORAGE_OK)
 		api_storage_fail(c, rc, err);
 	else
-		api_reply(c, 200, status_json(&m, c->now));
+		api_reply(c, 200, status_json(c, &m));
 	storage_mfa_clear(&m);
 }
 
@@ -327,7 +356,7 @@ void api_h_mfa_list(struct call *c)
 	}
 	json_t *a = json_array();
 	for (size_t i = 0; a && i < n; i++)
-		json_array_append_new(a, status_json(&list[i], c->now));
+		json_array_append_new(a, status_json(c, &list[i]));
 	storage_mfa_list_free(list, n);
 	api_reply(c, 200, json_pack("{s:o}", "users", a));
 }

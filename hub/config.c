@@ -34,6 +34,7 @@ void config_defaults(struct hub_config *c, const char *dir)
 	snprintf(c->db, sizeof c->db, "sqlite:%.1000s/%s", dir, CONFIG_DB_FILE);
 	snprintf(c->tls_cert, sizeof c->tls_cert, "%.1000s/%s", dir, CONFIG_CERT_FILE);
 	snprintf(c->tls_key, sizeof c->tls_key, "%.1000s/%s", dir, CONFIG_KEY_FILE);
+	snprintf(c->mfa_key, sizeof c->mfa_key, "%.1000s/%s", dir, CONFIG_MFA_KEY_FILE);
 	c->request_ttl = 900;
 	c->connection_timeout = 30;
 	c->max_connections = 256;
@@ -103,6 +104,8 @@ int config_set(struct hub_config *c, const char *key, const char *v, char *err, 
 		return set_str(c->tls_cert, sizeof c->tls_cert, key, v, err, errlen);
 	if (strcmp(key, "tls_key") == 0)
 		return set_str(c->tls_key, sizeof c->tls_key, key, v, err, errlen);
+	if (strcmp(key, "mfa_key") == 0)
+		return set_str(c->mfa_key, sizeof c->mfa_key, key, v, err, errlen);
 	if (strcmp(key, "request_ttl") == 0)
 		return set_int(&c->request_ttl, key, v, 1, 86400, err, errlen);
 	if (strcmp(key, "connection_timeout") == 0)
@@ -243,6 +246,7 @@ int config_save(const struct hub_config *c, const char *path, char *err, size_t 
 		"request_ttl = %d\nconnection_timeout = %d\nmax_connections = %d\n",
 		c->listen, c->db, c->tls_cert, c->tls_key, c->request_ttl, c->connection_timeout,
 		c->max_connections);
+	fprintf(f, "mfa_key = %s\n", c->mfa_key);
 	for (size_t i = 0; i < c->nwebhooks; i++)
 		fprintf(f, "webhook = %s\n", c->webhooks[i]);
 	int bad = fflush(f) != 0 || fsync(fd) != 0;

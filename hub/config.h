@@ -20,6 +20,7 @@
 #define CONFIG_DB_FILE "hub.db"
 #define CONFIG_CERT_FILE "tls.crt"
 #define CONFIG_KEY_FILE "tls.key"
+#define CONFIG_MFA_KEY_FILE "mfa.key"
 #define CONFIG_PATH_MAX 1024
 #define CONFIG_WEBHOOK_MAX 8 /* webhook lines (WEBHOOK_MAX) */
 
@@ -37,6 +38,7 @@ struct hub_config {
 	int webhook_allow_http;           /* plain http:// to any host */
 	char webhook_ca[CONFIG_PATH_MAX]; /* "" : the system's CA store */
 	int webhook_tries, webhook_timeout, webhook_queue;
+	char mfa_key[CONFIG_PATH_MAX]; /* the key sealing MFA states (hub/mfaseal.h) */
 };
 
 /* Defaults for a hub in directory dir (absolute). */

@@ -7,7 +7,9 @@
  *                   [--timeout S] [--max-connections N] [--webhook URL]...
  *                   [--webhook-allow-http]
  *
- * init writes D/hub.conf, the TLS pair and the database schema, creates the
+ * init writes D/hub.conf, the TLS pair, the key that seals MFA states
+ * (D/mfa.key; serve makes it on first use for a hub initialised without
+ * one) and the database schema, creates the
  * first admin, and prints its API token once, on a line "admin-token: T",
  * with the certificate's fingerprint on "fingerprint: AB:CD:...". serve
  * prints "listening: https://ADDR:PORT" once it accepts connections, and
@@ -38,6 +40,7 @@
 #include "config.h"
 #include "http.h"
 #include "jitsu/log.h"
+#include "mfaseal.h"
 #include "notify.h"
 #include "storage.h"
 #include "tls.h"
@@ -152,6 +155,10 @@ static int cmd_init(int argc, char **argv)
 		      : tls_generate(cfg.tls_cert, cfg.tls_key, sans, nsans, err, sizeof err);
 	if (rc != 0 || tls_fingerprint(cfg.tls_cert, fp, err, sizeof err) != 0)
 		die("tls", err);
+	struct mfaseal_key mk;
+	if (mfaseal_key_load(cfg.mfa_key, 1, &mk, err, sizeof err) != 0)
+		die("mfa key", err);
+	mfaseal_key_wipe(&mk);
 	init_admin(cfg.db, admin, token);
 	if (config_save(&cfg, path, err, sizeof err) != 0)
 		die("config", err);
@@ -304,10 +311,14 @@ static int cmd_serve(int argc, char **argv)
 	if (tls_read_pem(cfg.tls_cert, &cert_pem, err, sizeof err) != 0 ||
 	    tls_read_pem(cfg.tls_key, &key_pem, err, sizeof err) != 0)
 		die("tls", err);
+	struct mfaseal_key mfa_key;
+	if (mfaseal_key_load(cfg.mfa_key, 1, &mfa_key, err, sizeof err) != 0)
+		die("mfa key", err);
 	struct api_ctx api = {.st = st,
 			      .request_ttl = cfg.request_ttl,
 			      .now_ms = wall_ms,
-			      .webhooks = start_webhooks(&cfg)};
+			      .webhooks = start_webhooks(&cfg),
+			      .mfa_key = &mfa_key};
 	struct http_options ho = {
 		.listen_fd = open_listener(&cfg, url, sizeof url),
 		.cert_pem = cert_pem,
@@ -341,6 +352,7 @@ static int cmd_serve(int argc, char **argv)
 	explicit_bzero(key_pem, strlen(key_pem));
 	free(key_pem);
 	free(cert_pem);
+	mfaseal_key_wipe(&mfa_key);
 	return 0;
 }
 

@@ -226,3 +226,62 @@ def test_corrupt_state_fails_closed_for_that_user(fleet, hub):
     assert fleet.verify(fleet.b, totp(secret_b, now_b + STEP), user="bob")["result"] == "ok"
     r = hub.call("GET", "/api/v1/mfa", auth=hub.admin())
     assert [u["state"] for u in r.json["users"]] == ["corrupt", "enrolled"]
+
+
+def stored(hub, user):
+    """The state column of user's row, as the database holds it."""
+    if hub.db:
+        out = subprocess.run([os.path.join(pgcluster.PGBIN, "psql"), "-X", "-A", "-t", "-q",
+                              "-d", hub.db, "-c",
+                              "SELECT state FROM mfa_users WHERE user_name = '%s'" % user],
+                             check=True, capture_output=True, text=True, timeout=30)
+        return out.stdout.strip()
+    with sqlite3.connect(os.path.join(hub.dir, "hub.db")) as c:
+        return c.execute("SELECT state FROM mfa_users WHERE user_name = ?",
+                         (user,)).fetchone()[0]
+
+
+def test_states_sealed_at_rest(fleet, hub):
+    key = os.path.join(hub.dir, "mfa.key")
+    st = os.stat(key)
+    assert st.st_mode & 0o777 == 0o600 and st.st_size == 65
+    with open(key) as f:
+        assert re.fullmatch(r"[0-9a-f]{64}\n", f.read())
+    with open(os.path.join(hub.dir, "hub.conf")) as f:
+        assert "mfa_key = %s\n" % key in f.read()
+    secret, _, now = fleet.enroll("alice")
+    fleet.enroll("bob")
+    text = stored(hub, "alice")
+    assert re.fullmatch(r"jitsu-mfa-sealed 1 [0-9a-f]{16} [0-9a-f]{24} [0-9a-f]+ [0-9a-f]{32}",
+                        text), text
+    raw = base64.b32decode(secret).hex()
+    assert raw not in text and secret not in text and "phase=" not in text
+    # A state moved into another user's row does not open there.
+    sql(hub, "UPDATE mfa_users SET state = (SELECT state FROM mfa_users WHERE"
+             " user_name = 'alice') WHERE user_name = 'bob'")
+    r = fleet.post(fleet.b, "verify", {"user": "bob", "code": "123456"})
+    assert r.status == 500 and r.code == "mfa_state_corrupt", r
+    assert fleet.verify(fleet.b, totp(secret, now + STEP))["result"] == "ok"
+    r = hub.call("GET", "/api/v1/mfa", auth=hub.admin())
+    bob = [u for u in r.json["users"] if u["user"] == "bob"][0]
+    assert bob["state"] == "corrupt" and "does not authenticate" in bob["problem"]
+
+
+def test_another_key_fails_closed(fleet, hub):
+    secret, _, now = fleet.enroll("alice")
+    hub.stop()
+    key = os.path.join(hub.dir, "mfa.key")
+    os.rename(key, key + ".old")
+    hub.start()  # makes a new key on first use
+    r = fleet.post(fleet.b, "verify", {"user": "alice", "code": totp(secret, now + STEP)})
+    assert r.status == 500 and r.code == "mfa_state_corrupt", r
+    assert "sealed under key" in hub.log_text()
+    hub.stop()
+    os.rename(key + ".old", key)
+    os.chmod(key, 0o640)
+    with pytest.raises(RuntimeError):
+        hub.start()
+    assert "chmod 600" in hub.log_text()
+    os.chmod(key, 0o600)
+    hub.start()
+    assert fleet.verify(fleet.b, totp(secret, now + STEP))["result"] == "ok"
