@@ -60,6 +60,12 @@ static void key_id(struct mfaseal_key *k)
 	to_hex(d, MFASEAL_ID_LEN / 2, k->id);
 }
 
+void mfaseal_key_from(struct mfaseal_key *k, const uint8_t raw[MFASEAL_KEY_LEN])
+{
+	memcpy(k->key, raw, MFASEAL_KEY_LEN);
+	key_id(k);
+}
+
 /* Makes path with a new key, whole or not at all: written to a temporary
  * file (0600, synced), then linked in place, which fails with -EEXIST if
  * another process made it first. */

@@ -45,6 +45,9 @@ struct mfaseal_key {
 int mfaseal_key_load(const char *path, int create, struct mfaseal_key *k, char *err,
 		     size_t errlen);
 
+/* Sets *k to the raw key bytes and their id (tests and the fuzzer). */
+void mfaseal_key_from(struct mfaseal_key *k, const uint8_t raw[MFASEAL_KEY_LEN]);
+
 /* Seals len bytes of plain for user into *out (malloc'd text). 0 or -errno. */
 int mfaseal_seal(const struct mfaseal_key *k, const char *user, const char *plain, size_t len,
 		 char **out);

@@ -1,7 +1,7 @@
 /*
  * fuzz-hubjson: the hub's JSON intake (hub/jsonv.c). The input is one
  * request body, checked against every route's schema table (the exported
- * api_schema_* of api_admin.c and api_requests.c) and against the empty
+ * api_schema_* of api_admin.c, api_requests.c and api_mfa.c) and against the empty
  * schema of the body-less routes. Each verdict is compared with an
  * independent re-implementation of the rules in jsonv.h; any disagreement,
  * and any accepted body that breaks the schema, aborts.
@@ -36,6 +36,8 @@ static const struct schema schemas[] = {
 	{api_schema_deny, &api_schema_deny_n},
 	{api_schema_heartbeat, &api_schema_heartbeat_n},
 	{api_schema_request, &api_schema_request_n},
+	{api_schema_mfa_enroll, &api_schema_mfa_enroll_n},
+	{api_schema_mfa_code, &api_schema_mfa_code_n},
 	{NULL, &zero}, /* GET and body-less POST routes */
 };
 

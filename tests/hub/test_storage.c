@@ -517,6 +517,107 @@ static void test_notify(void **state)
 	assert_string_equal(heard.ids[2], "a000000000000003");
 }
 
+/* ---- central MFA (storage_mfa.c) ---- */
+
+/* fn for storage_mfa_update: the state is a decimal counter; arg says
+ * what to do (an increment, no change, or a refusal). */
+static int mfa_count(void *arg, const char *state, char **next)
+{
+	int how = *(int *)arg;
+	long n = state ? strtol(state, NULL, 10) : 0;
+	if (how < 0)
+		return STORAGE_E_INVALID;
+	*next = NULL;
+	if (how == 0)
+		return STORAGE_OK;
+	char buf[32];
+	snprintf(buf, sizeof buf, "%ld", n + how);
+	*next = strdup(buf);
+	return *next ? STORAGE_OK : STORAGE_E_DB;
+}
+
+static void test_mfa_rows(void **state)
+{
+	struct storage *st = *state;
+	struct storage_mfa m, *list;
+	size_t n;
+	int inc = 1, none = 0, refuse = -1;
+
+	assert_int_equal(storage_mfa_get(st, "alice", &m, err, sizeof err), STORAGE_E_NOT_FOUND);
+	assert_int_equal(storage_mfa_update(st, "alice", "endpoint:a", NOW, mfa_count, &inc, err,
+					    sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(storage_mfa_update(st, "alice", "endpoint:b", NOW + 1, mfa_count, &inc,
+					    err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(storage_mfa_update(st, "alice", "endpoint:c", NOW + 2, mfa_count, &none,
+					    err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(storage_mfa_update(st, "alice", "endpoint:d", NOW + 3, mfa_count,
+					    &refuse, err, sizeof err),
+			 STORAGE_E_INVALID);
+	assert_int_equal(storage_mfa_update(st, "bob", "user:admin", NOW, mfa_count, &inc, err,
+					    sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(storage_mfa_get(st, "alice", &m, err, sizeof err), STORAGE_OK);
+	assert_string_equal(m.state, "2");
+	assert_string_equal(m.updated_by, "endpoint:b");
+	assert_int_equal(m.updated_at, NOW + 1);
+	storage_mfa_clear(&m);
+	assert_int_equal(storage_mfa_list(st, &list, &n, err, sizeof err), STORAGE_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0].user, "alice");
+	assert_string_equal(list[1].user, "bob");
+	storage_mfa_list_free(list, n);
+	assert_int_equal(storage_mfa_delete(st, "alice", err, sizeof err), STORAGE_OK);
+	assert_int_equal(storage_mfa_delete(st, "alice", err, sizeof err), STORAGE_E_NOT_FOUND);
+	assert_int_equal(storage_mfa_get(st, "alice", &m, err, sizeof err), STORAGE_E_NOT_FOUND);
+}
+
+#define MFA_RACERS 4
+#define MFA_ROUNDS 25
+
+static void *mfa_racer(void *arg)
+{
+	struct storage *st = NULL;
+	char e[512];
+	int inc = 1;
+	intptr_t failures = 0;
+	(void)arg;
+	if (storage_open(&st, url, e, sizeof e) != STORAGE_OK)
+		return (void *)(intptr_t)MFA_ROUNDS;
+	for (int i = 0; i < MFA_ROUNDS; i++)
+		failures += storage_mfa_update(st, "racer", "endpoint:r", NOW, mfa_count, &inc, e,
+					       sizeof e) != STORAGE_OK;
+	storage_close(st);
+	return (void *)failures;
+}
+
+/* Read-modify-writes from several connections never lose an update: each
+ * re-reads the row in its transaction (locked on PostgreSQL). */
+static void test_mfa_serialised(void **state)
+{
+	struct storage *st = *state;
+	struct storage_mfa m;
+	pthread_t t[MFA_RACERS];
+	int inc = 1;
+
+	/* The row exists first: the race is on one row, not on its insert. */
+	assert_int_equal(storage_mfa_update(st, "racer", "endpoint:r", NOW, mfa_count, &inc, err,
+					    sizeof err),
+			 STORAGE_OK);
+	for (int i = 0; i < MFA_RACERS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, mfa_racer, NULL), 0);
+	for (int i = 0; i < MFA_RACERS; i++) {
+		void *failures;
+		assert_int_equal(pthread_join(t[i], &failures), 0);
+		assert_int_equal((intptr_t)failures, 0);
+	}
+	assert_int_equal(storage_mfa_get(st, "racer", &m, err, sizeof err), STORAGE_OK);
+	assert_int_equal(strtol(m.state, NULL, 10), 1 + MFA_RACERS * MFA_ROUNDS);
+	storage_mfa_clear(&m);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -530,6 +631,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_request_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_claim, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mfa_rows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mfa_serialised, setup, teardown),
 	};
 
 	if (argc != 2 || (strcmp(argv[1], "sqlite") != 0 && strcmp(argv[1], "postgresql") != 0)) {

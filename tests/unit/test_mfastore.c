@@ -760,6 +760,86 @@ static void test_parse_strict(void **state)
 	assert_int_equal(mfastore_parse(buf, (size_t)n, &st, c->err, sizeof c->err), 0);
 }
 
+/* The in-memory rules (what jitsu-hub uses): the same outcomes as the
+ * files, and the state changes exactly when a verdict must be stored. */
+static void test_state_in_memory(void **state)
+{
+	struct ctx *c = *state;
+	struct mfastore_state st, copy;
+	struct mfastore_enrollment e;
+	struct mfastore_recovery_codes codes, again;
+	struct mfastore_verdict v;
+	struct mfastore_status s;
+	uint8_t secret[TOTP_SECRET_LEN];
+	char code[7], wrong[7];
+
+	memset(&st, 0, sizeof st);
+	assert_int_equal(mfastore_state_verify(&st, "123456", T0, &v), 0);
+	assert_int_equal(v.result, MFASTORE_NOT_ENROLLED);
+	assert_int_equal(mfastore_state_begin(&st, "alice", T0, &e, c->err, sizeof c->err), 0);
+	assert_int_equal(st.phase, MFASTORE_PENDING);
+	assert_non_null(strstr(e.uri, "otpauth://totp/jitsu:alice?secret="));
+	decode_secret(e.secret_b32, secret);
+	assert_memory_equal(secret, st.secret, TOTP_SECRET_LEN);
+	mfastore_state_status(&st, T0, &s);
+	assert_true(s.pending && !s.enrolled);
+	assert_int_equal(mfastore_state_verify(&st, "123456", T0, &v), 0);
+	assert_int_equal(v.result, MFASTORE_NOT_ENROLLED);
+	wrong_code_at(secret, T0, wrong);
+	assert_int_equal(mfastore_state_confirm(&st, wrong, T0, &codes, c->err, sizeof c->err),
+			 -EACCES);
+	assert_int_equal(mfastore_state_confirm(&st, "12 34", T0, &codes, c->err, sizeof c->err),
+			 -EINVAL);
+	code_at(secret, T0 + MFASTORE_PENDING_TTL + 1, code);
+	assert_int_equal(mfastore_state_confirm(&st, code, T0 + MFASTORE_PENDING_TTL + 1, &codes,
+						c->err, sizeof c->err),
+			 -ETIMEDOUT);
+	code_at(secret, T0, code);
+	assert_int_equal(mfastore_state_confirm(&st, code, T0, &codes, c->err, sizeof c->err), 0);
+	assert_int_equal(st.phase, MFASTORE_ACTIVE);
+	assert_int_equal(mfastore_state_confirm(&st, code, T0, &again, c->err, sizeof c->err),
+			 -EALREADY);
+
+	/* The confirming step is used; the next one works once. */
+	assert_int_equal(mfastore_state_verify(&st, code, T0, &v), 0);
+	assert_int_equal(v.result, MFASTORE_REPLAY);
+	code_at(secret, T0 + 30, code);
+	assert_int_equal(mfastore_state_verify(&st, code, T0 + 30, &v), 1);
+	assert_int_equal(v.result, MFASTORE_OK);
+	assert_int_equal(v.step, (uint64_t)(T0 + 30) / 30);
+	assert_int_equal(mfastore_state_verify(&st, code, T0 + 30, &v), 0);
+	assert_int_equal(v.result, MFASTORE_REPLAY);
+	assert_int_equal(mfastore_state_verify(&st, "nope", T0 + 30, &v), 0);
+	assert_int_equal(v.result, MFASTORE_BAD_INPUT);
+
+	/* Five failures lock; a locked state refuses a right code unchanged. */
+	wrong_code_at(secret, T0 + 60, wrong);
+	for (int i = 1; i <= MFASTORE_MAX_FAILS; i++) {
+		assert_int_equal(mfastore_state_verify(&st, wrong, T0 + 60, &v), 1);
+		assert_int_equal(v.result, MFASTORE_WRONG);
+		assert_int_equal(v.lockout_started, i == MFASTORE_MAX_FAILS);
+	}
+	assert_int_equal(v.locked_secs, MFASTORE_LOCK_BASE);
+	memcpy(&copy, &st, sizeof st);
+	code_at(secret, T0 + 90, code);
+	assert_int_equal(mfastore_state_verify(&st, code, T0 + 90, &v), 0);
+	assert_int_equal(v.result, MFASTORE_LOCKED);
+	assert_memory_equal(&copy, &st, sizeof st);
+
+	/* A recovery code once; then a replay. */
+	assert_int_equal(mfastore_state_verify(&st, codes.code[5], T0 + 200, &v), 1);
+	assert_int_equal(v.result, MFASTORE_OK_RECOVERY);
+	assert_int_equal(v.recovery_left, MFASTORE_RECOVERY_CODES - 1);
+	assert_int_equal(mfastore_state_verify(&st, codes.code[5], T0 + 200, &v), 0);
+	assert_int_equal(v.result, MFASTORE_REPLAY);
+	mfastore_state_status(&st, T0 + 200, &s);
+	assert_true(s.enrolled && s.recovery_left == MFASTORE_RECOVERY_CODES - 1);
+	mfastore_state_wipe(&st);
+	mfastore_state_wipe(&copy);
+	mfastore_enrollment_wipe(&e);
+	mfastore_recovery_codes_wipe(&codes);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -780,6 +860,7 @@ int main(void)
 		T(test_reset),
 		T(test_format_roundtrip),
 		T(test_parse_strict),
+		T(test_state_in_memory),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
