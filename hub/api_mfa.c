@@ -134,8 +134,8 @@ static int fn_confirm(void *arg, const char *text, char **next)
 	}
 	if ((rc = parse_state(op, text, &st)) != STORAGE_OK)
 		return rc;
-	op->rc = mfastore_state_confirm(&st, op->code, op->now, &op->codes, op->err,
-					sizeof op->err);
+	op->rc =
+		mfastore_state_confirm(&st, op->code, op->now, &op->codes, op->err, sizeof op->err);
 	rc = op->rc == 0 ? format_state(op, &st, next) : MFA_DECLINED;
 	mfastore_state_wipe(&st);
 	return rc;
@@ -212,7 +212,7 @@ void api_h_ep_mfa_enroll(struct call *c)
 		api_reply(c, 201,
 			  json_pack("{s:s,s:s,s:s,s:I}", "user", op.user, "uri", op.en.uri,
 				    "secret", op.en.secret_b32, "expires_at",
-				    (json_int_t)(c->now + MFASTORE_PENDING_TTL)));
+				    (json_int_t)c->now + MFASTORE_PENDING_TTL));
 	}
 	mfastore_enrollment_wipe(&op.en);
 }
@@ -227,9 +227,7 @@ void api_h_ep_mfa_confirm(struct call *c)
 	if (r == 1) {
 		switch (op.rc) {
 		case -EINVAL:
-		case -EACCES:
-			api_error(c->out, 403, "wrong_code", "wrong code");
-			break;
+		case -EACCES: api_error(c->out, 403, "wrong_code", "wrong code"); break;
 		case -ENOENT:
 			api_error(c->out, 409, "not_pending", "no enrollment in progress");
 			break;
@@ -315,11 +313,10 @@ static json_t *status_json(const struct call *c, const struct storage_mfa *m)
 				 "updated_at", (json_int_t)m->updated_at, "updated_by",
 				 m->updated_by);
 	return json_pack("{s:s,s:s,s:i,s:i,s:i,s:I,s:i,s:I,s:s}", "user", m->user, "state",
-			 s.enrolled ? "enrolled" : "pending", "recovery_left",
-			 (int)s.recovery_left, "fail_count", (int)s.fail_count, "lockout_level",
-			 (int)s.lockout_level, "locked_until",
-			 (json_int_t)(s.locked_secs ? s.locked_until : 0), "locked_secs",
-			 (int)s.locked_secs, "updated_at", (json_int_t)m->updated_at,
+			 s.enrolled ? "enrolled" : "pending", "recovery_left", (int)s.recovery_left,
+			 "fail_count", (int)s.fail_count, "lockout_level", (int)s.lockout_level,
+			 "locked_until", (json_int_t)(s.locked_secs ? s.locked_until : 0),
+			 "locked_secs", (int)s.locked_secs, "updated_at", (json_int_t)m->updated_at,
 			 "updated_by", m->updated_by);
 }
 

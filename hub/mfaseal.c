@@ -102,8 +102,7 @@ static int key_create(const char *path, char *err, size_t errlen)
 	return r;
 }
 
-int mfaseal_key_load(const char *path, int create, struct mfaseal_key *k, char *err,
-		     size_t errlen)
+int mfaseal_key_load(const char *path, int create, struct mfaseal_key *k, char *err, size_t errlen)
 {
 	char text[KEY_TEXT_LEN + 2];
 	struct stat st;
@@ -118,7 +117,8 @@ int mfaseal_key_load(const char *path, int create, struct mfaseal_key *k, char *
 	}
 	if (fd < 0) {
 		int e = errno;
-		snprintf(err, errlen, "%s: %s", path, e == ELOOP ? "is a symbolic link" : strerror(e));
+		snprintf(err, errlen, "%s: %s", path,
+			 e == ELOOP ? "is a symbolic link" : strerror(e));
 		return -e;
 	}
 	ssize_t n = -1;
@@ -146,24 +146,26 @@ int mfaseal_key_load(const char *path, int create, struct mfaseal_key *k, char *
 	return r;
 }
 
-/* AES-256-GCM one shot; enc 1 seals, 0 opens (tag checked). 0 or -1. */
+/* AES-256-GCM one shot over the additional data of user; enc 1 seals,
+ * 0 opens (the tag checked by the final step). 0 or -1. */
 static int gcm(int enc, const struct mfaseal_key *k, const char *user, const uint8_t *nonce,
 	       const uint8_t *in, size_t len, uint8_t *out, uint8_t *tag)
 {
+	static const uint8_t aad[] = AAD_PREFIX; /* with its NUL, the separator */
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int n = 0, ok = c && EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) == 1 &&
-			EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, MFASEAL_NONCE_LEN, NULL) == 1 &&
-			EVP_CipherInit_ex(c, NULL, NULL, k->key, nonce, enc) == 1 &&
-			EVP_CipherUpdate(c, NULL, &n, (const uint8_t *)AAD_PREFIX,
-					 sizeof AAD_PREFIX) == 1 &&
-			EVP_CipherUpdate(c, NULL, &n, (const uint8_t *)user, (int)strlen(user)) == 1 &&
-			EVP_CipherUpdate(c, out, &n, in, (int)len) == 1;
-	if (ok && !enc)
-		ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, MFASEAL_TAG_LEN, tag) == 1;
-	if (ok)
-		ok = EVP_CipherFinal_ex(c, out + n, &n) == 1;
-	if (ok && enc)
-		ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, MFASEAL_TAG_LEN, tag) == 1;
+	int n = 0, ok = c != NULL;
+
+	ok = ok && EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) == 1;
+	ok = ok && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, MFASEAL_NONCE_LEN, NULL) == 1;
+	ok = ok && EVP_CipherInit_ex(c, NULL, NULL, k->key, nonce, enc) == 1;
+	ok = ok && EVP_CipherUpdate(c, NULL, &n, aad, sizeof aad) == 1;
+	ok = ok && EVP_CipherUpdate(c, NULL, &n, (const uint8_t *)user, (int)strlen(user)) == 1;
+	ok = ok && EVP_CipherUpdate(c, out, &n, in, (int)len) == 1;
+	if (!enc)
+		ok = ok && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, MFASEAL_TAG_LEN, tag) == 1;
+	ok = ok && EVP_CipherFinal_ex(c, out + n, &n) == 1;
+	if (enc)
+		ok = ok && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, MFASEAL_TAG_LEN, tag) == 1;
 	EVP_CIPHER_CTX_free(c);
 	return ok ? 0 : -1;
 }
@@ -175,8 +177,8 @@ int mfaseal_seal(const struct mfaseal_key *k, const char *user, const char *plai
 	*out = NULL;
 	if (len == 0 || len > MFASEAL_PLAIN_MAX || strlen(user) > USER_MAX)
 		return -EINVAL;
-	size_t size = sizeof SEAL_MAGIC + MFASEAL_ID_LEN + 1 + 2 * MFASEAL_NONCE_LEN + 1 +
-		      2 * len + 1 + 2 * MFASEAL_TAG_LEN + 1;
+	size_t size = sizeof SEAL_MAGIC + MFASEAL_ID_LEN + 1 + 2 * MFASEAL_NONCE_LEN + 1 + 2 * len +
+		      1 + 2 * MFASEAL_TAG_LEN + 1;
 	char *s = malloc(size);
 	if (!s || !(ct = malloc(len))) {
 		free(s);
@@ -237,7 +239,8 @@ int mfaseal_open(const struct mfaseal_key *k, const char *user, const char *seal
 
 	*plain = NULL;
 	*len = 0;
-	if (strlen(user) > USER_MAX || parse_sealed(sealed, &id, &nonce_hex, &ct_hex, &n, &tag_hex) ||
+	if (strlen(user) > USER_MAX ||
+	    parse_sealed(sealed, &id, &nonce_hex, &ct_hex, &n, &tag_hex) ||
 	    from_hex(id, sizeof idb, idb) || from_hex(nonce_hex, sizeof nonce, nonce) ||
 	    from_hex(tag_hex, sizeof tag, tag)) {
 		snprintf(err, errlen, "not a sealed MFA state");
@@ -262,8 +265,8 @@ int mfaseal_open(const struct mfaseal_key *k, const char *user, const char *seal
 		OPENSSL_cleanse(p, n + 1);
 		free(p);
 		snprintf(err, errlen, "%s",
-			 r == -EBADMSG ? "not a sealed MFA state" : "the sealed MFA state does not "
-								      "authenticate");
+			 r == -EBADMSG ? "not a sealed MFA state"
+				       : "the sealed MFA state does not authenticate");
 		return r;
 	}
 	p[n] = '\0';

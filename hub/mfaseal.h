@@ -42,8 +42,7 @@ struct mfaseal_key {
 
 /* Loads the key from path; with create, a missing file is made with a new
  * random key first. 0, or -errno with err naming the file and the reason. */
-int mfaseal_key_load(const char *path, int create, struct mfaseal_key *k, char *err,
-		     size_t errlen);
+int mfaseal_key_load(const char *path, int create, struct mfaseal_key *k, char *err, size_t errlen);
 
 /* Sets *k to the raw key bytes and their id (tests and the fuzzer). */
 void mfaseal_key_from(struct mfaseal_key *k, const uint8_t raw[MFASEAL_KEY_LEN]);

@@ -96,9 +96,9 @@ int storage_mfa_list(struct storage *st, struct storage_mfa **out, size_t *n, ch
 
 	*out = NULL;
 	*n = 0;
-	int rc = storage_exec(st,
-			      "SELECT " MFA_COLUMNS " FROM mfa_users ORDER BY user_name LIMIT ?", p,
-			      1, &r, err, errlen);
+	int rc =
+		storage_exec(st, "SELECT " MFA_COLUMNS " FROM mfa_users ORDER BY user_name LIMIT ?",
+			     p, 1, &r, err, errlen);
 	if (rc != STORAGE_OK)
 		return rc;
 	struct storage_mfa *m = calloc(r.nrows ? r.nrows : 1, sizeof *m);
@@ -132,8 +132,8 @@ static int mfa_write(struct storage *st, const char *user, int existed, const ch
 				    p, 4, NULL, err, errlen);
 	}
 	const char *p[] = {user, next, storage_i64(t, now), by};
-	return storage_exec(st, "INSERT INTO mfa_users (" MFA_COLUMNS ") VALUES (?, ?, ?, ?)", p,
-			    4, NULL, err, errlen);
+	return storage_exec(st, "INSERT INTO mfa_users (" MFA_COLUMNS ") VALUES (?, ?, ?, ?)", p, 4,
+			    NULL, err, errlen);
 }
 
 int storage_mfa_update(struct storage *st, const char *user, const char *by, int64_t now,

@@ -728,8 +728,9 @@ static int cmd_deny(struct hub_ctx *x, const char *arg)
 static int print_mfa(const json_t *list, const char *user)
 {
 	static const struct hubfmt_col cols[] = {
-		{"USER", 32},     {"STATE", 12},   {"RECOVERY LEFT", 13}, {"FAILURES", 8},
-		{"LOCKED FOR", 10}, {"UPDATED", 17}, {"BY", 40},
+		{"USER", 32},    {"STATE", 12},      {"RECOVERY LEFT", 13},
+		{"FAILURES", 8}, {"LOCKED FOR", 10}, {"UPDATED", 17},
+		{"BY", 40},
 	};
 	struct hubfmt_table t;
 	size_t i, shown = 0;
@@ -748,8 +749,8 @@ static int print_mfa(const json_t *list, const char *user)
 		if (jint(u, "locked_secs") > 0)
 			hubfmt_span(jint(u, "locked_secs"), locked, sizeof locked);
 		hubfmt_time(jint(u, "updated_at"), updated, sizeof updated);
-		const char *row[] = {jstr(u, "user"), state,   left,          fails,
-				     locked,          updated, jstr(u, "updated_by")};
+		const char *row[] = {jstr(u, "user"),      state, left, fails, locked, updated,
+				     jstr(u, "updated_by")};
 		if (r == 0)
 			r = hubfmt_table_add(&t, row);
 		shown++;

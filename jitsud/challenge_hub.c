@@ -80,8 +80,7 @@ static int call(const struct hublink *l, const char *method, const char *path, j
 		long want, long *status, json_t **answer, char *err, size_t errlen)
 {
 	*status = 0;
-	int r = hubcall(l, method, path, body, HUBMFA_TIMEOUT_MS, -1, status, answer, err,
-			errlen);
+	int r = hubcall(l, method, path, body, HUBMFA_TIMEOUT_MS, -1, status, answer, err, errlen);
 	if (r < 0)
 		return -1;
 	if (*status != want) {
@@ -94,7 +93,8 @@ static int call(const struct hublink *l, const char *method, const char *path, j
 /* The error code of a hub error answer, or "". */
 static const char *error_code(json_t *answer)
 {
-	const char *c = json_string_value(json_object_get(json_object_get(answer, "error"), "code"));
+	const char *c =
+		json_string_value(json_object_get(json_object_get(answer, "error"), "code"));
 	return c ? c : "";
 }
 
@@ -198,8 +198,8 @@ static int verify_once(struct session *s, const struct hublink *l, const char *c
 	long status;
 	json_t *a = NULL;
 	json_t *body = json_pack("{s:s,s:s}", "user", s->peer.user, "code", canon);
-	int r = body ? call(l, "POST", "/api/v1/endpoint/mfa/verify", body, 200, &status, &a,
-			    err, sizeof err)
+	int r = body ? call(l, "POST", "/api/v1/endpoint/mfa/verify", body, 200, &status, &a, err,
+			    sizeof err)
 		     : -1;
 	if (!body)
 		snprintf(err, sizeof err, "out of memory");
@@ -324,8 +324,7 @@ static void confirm(struct session *s, const struct hublink *l)
 		log_warn("mfa: user=%s wrong code while enrolling", s->peer.user);
 		session_notice(s, "wrong code");
 	}
-	session_refuse(s, PROTO_E_DENIED, "enrollment not confirmed: %d wrong codes",
-		       HUBMFA_TRIES);
+	session_refuse(s, PROTO_E_DENIED, "enrollment not confirmed: %d wrong codes", HUBMFA_TRIES);
 }
 
 /* Sends the enrollment to the client: URI, base32 secret, QR. */

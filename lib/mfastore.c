@@ -1007,8 +1007,7 @@ int mfastore_reset(const char *dir, uid_t uid, char *err, size_t errlen)
 	return rc;
 }
 
-void mfastore_state_status(const struct mfastore_state *st, time_t now,
-			   struct mfastore_status *out)
+void mfastore_state_status(const struct mfastore_state *st, time_t now, struct mfastore_status *out)
 {
 	memset(out, 0, sizeof *out);
 	out->enrolled = st->phase == MFASTORE_ACTIVE;

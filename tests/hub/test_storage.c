@@ -553,12 +553,12 @@ static void test_mfa_rows(void **state)
 	assert_int_equal(storage_mfa_update(st, "alice", "endpoint:c", NOW + 2, mfa_count, &none,
 					    err, sizeof err),
 			 STORAGE_OK);
-	assert_int_equal(storage_mfa_update(st, "alice", "endpoint:d", NOW + 3, mfa_count,
-					    &refuse, err, sizeof err),
+	assert_int_equal(storage_mfa_update(st, "alice", "endpoint:d", NOW + 3, mfa_count, &refuse,
+					    err, sizeof err),
 			 STORAGE_E_INVALID);
-	assert_int_equal(storage_mfa_update(st, "bob", "user:admin", NOW, mfa_count, &inc, err,
-					    sizeof err),
-			 STORAGE_OK);
+	assert_int_equal(
+		storage_mfa_update(st, "bob", "user:admin", NOW, mfa_count, &inc, err, sizeof err),
+		STORAGE_OK);
 	assert_int_equal(storage_mfa_get(st, "alice", &m, err, sizeof err), STORAGE_OK);
 	assert_string_equal(m.state, "2");
 	assert_string_equal(m.updated_by, "endpoint:b");
@@ -577,20 +577,21 @@ static void test_mfa_rows(void **state)
 #define MFA_RACERS 4
 #define MFA_ROUNDS 25
 
+/* arg: an int, set to the number of failed updates. */
 static void *mfa_racer(void *arg)
 {
 	struct storage *st = NULL;
 	char e[512];
-	int inc = 1;
-	intptr_t failures = 0;
-	(void)arg;
+	int inc = 1, *failures = arg;
+	*failures = MFA_ROUNDS;
 	if (storage_open(&st, url, e, sizeof e) != STORAGE_OK)
-		return (void *)(intptr_t)MFA_ROUNDS;
+		return NULL;
+	*failures = 0;
 	for (int i = 0; i < MFA_ROUNDS; i++)
-		failures += storage_mfa_update(st, "racer", "endpoint:r", NOW, mfa_count, &inc, e,
-					       sizeof e) != STORAGE_OK;
+		*failures += storage_mfa_update(st, "racer", "endpoint:r", NOW, mfa_count, &inc, e,
+						sizeof e) != STORAGE_OK;
 	storage_close(st);
-	return (void *)failures;
+	return NULL;
 }
 
 /* Read-modify-writes from several connections never lose an update: each
@@ -600,18 +601,17 @@ static void test_mfa_serialised(void **state)
 	struct storage *st = *state;
 	struct storage_mfa m;
 	pthread_t t[MFA_RACERS];
-	int inc = 1;
+	int inc = 1, failures[MFA_RACERS];
 
 	/* The row exists first: the race is on one row, not on its insert. */
 	assert_int_equal(storage_mfa_update(st, "racer", "endpoint:r", NOW, mfa_count, &inc, err,
 					    sizeof err),
 			 STORAGE_OK);
 	for (int i = 0; i < MFA_RACERS; i++)
-		assert_int_equal(pthread_create(&t[i], NULL, mfa_racer, NULL), 0);
+		assert_int_equal(pthread_create(&t[i], NULL, mfa_racer, &failures[i]), 0);
 	for (int i = 0; i < MFA_RACERS; i++) {
-		void *failures;
-		assert_int_equal(pthread_join(t[i], &failures), 0);
-		assert_int_equal((intptr_t)failures, 0);
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(failures[i], 0);
 	}
 	assert_int_equal(storage_mfa_get(st, "racer", &m, err, sizeof err), STORAGE_OK);
 	assert_int_equal(strtol(m.state, NULL, 10), 1 + MFA_RACERS * MFA_ROUNDS);
