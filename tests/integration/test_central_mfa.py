@@ -168,6 +168,14 @@ def test_enroll_on_a_elevate_on_b(users, hosts, ctl):
     # The admin sees it at the hub; bob is not enrolled anywhere.
     r = ctl.ok("mfa", "status")
     assert re.search(r"^%s\s+enrolled\s+10\s+0\s+no" % alice, r.stdout, re.M), r.stdout
+    # On an enrolled machine plain `jitsuctl mfa` asks the hub too.
+    r = subprocess.run([JITSUCTL, "-d", b.state, "mfa", "status", alice], env=ctl.env(),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "MFA is the hub's" in r.stderr, r.stderr
+    assert re.search(r"^%s\s+enrolled\s+10" % alice, r.stdout, re.M), r.stdout
+    r = subprocess.run([JITSUCTL, "-d", b.state, "mfa", "status", users["bob"]],
+                       env=ctl.env(), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "not enrolled for MFA at the hub" in r.stdout, r
     rc, _, err = elevate(users["bob"], a, ["123456"])
     assert rc == 1 and b"has not enrolled at the hub: run jitsu --enroll-mfa" in err, err
 
