@@ -34,6 +34,14 @@
 #define HUBMFA_TIMEOUT_MS 15000
 #define HUBMFA_NAME_MAX 64 /* the hub's user names (hub/storage.h) */
 
+/* Wipes the text of a JSON string (a code or secret jansson copied). */
+static void wipe_string(json_t *s)
+{
+	const char *t = json_string_value(s);
+	if (t)
+		explicit_bzero((char *)t, json_string_length(s));
+}
+
 /* The hub's user-name shape: [A-Za-z0-9_][A-Za-z0-9_.-]*, at most 64. */
 static int hub_name_ok(const char *u)
 {
@@ -203,9 +211,7 @@ static int verify_once(struct session *s, const struct hublink *l, const char *c
 		     : -1;
 	if (!body)
 		snprintf(err, sizeof err, "out of memory");
-	json_t *code = json_object_get(body, "code");
-	if (code) /* the jansson copy of the code */
-		explicit_bzero((char *)json_string_value(code), strlen(json_string_value(code)));
+	wipe_string(json_object_get(body, "code"));
 	json_decref(body);
 	if (r < 0) {
 		json_decref(a);
@@ -267,6 +273,7 @@ static int show_codes(struct session *s, json_t *a)
 		else
 			memcpy(c.code[i], t, TOTP_RECOVERY_LEN + 1);
 		explicit_bzero(canon, sizeof canon);
+		wipe_string(v);
 	}
 	if (!bad)
 		challenge_send_recovery_codes(s, &c);
@@ -303,6 +310,7 @@ static void confirm(struct session *s, const struct hublink *l)
 			     : -1;
 		if (!body)
 			snprintf(err, sizeof err, "out of memory");
+		wipe_string(json_object_get(body, "code"));
 		json_decref(body);
 		if (r == 0 && show_codes(s, a) == 0) {
 			trail_mfa(s, "mfa_enroll", "enrolled at the hub");
@@ -375,10 +383,8 @@ void challenge_hub_enroll(struct session *s, const struct hublink *l, uint32_t f
 		if (r == 0)
 			confirm(s, l);
 	}
-	if (uri) /* wipe jansson's copies of the secret */
-		explicit_bzero((char *)uri, strlen(uri));
-	if (b32)
-		explicit_bzero((char *)b32, strlen(b32));
+	wipe_string(json_object_get(a, "uri")); /* jansson's copies of the secret */
+	wipe_string(json_object_get(a, "secret"));
 	json_decref(a);
 }
 

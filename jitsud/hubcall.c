@@ -199,6 +199,8 @@ int hubcall(const struct hublink *l, const char *method, const char *path, const
 		snprintf(err, errlen, "cancelled");
 	else
 		snprintf(err, errlen, "%s failed: %s", HUBCALL_NAME, strerror(-r));
+	if (buf) /* an answer may carry a secret (MFA enrollment) */
+		explicit_bzero(buf, len);
 	free(buf);
 	return r;
 }
