@@ -278,6 +278,11 @@ void api_h_ep_mfa_verify(struct call *c)
 	if (r != 0)
 		return;
 	const struct mfastore_verdict *v = &op.v;
+	if (v->result != MFASTORE_OK && v->result != MFASTORE_NOT_ENROLLED)
+		log_info("mfa: user=%s %s from endpoint %s", op.user,
+			 v->result == MFASTORE_OK_RECOVERY ? "recovery code used"
+							   : verdict_name(v->result),
+			 c->who.ep.id);
 	if (v->lockout_started) {
 		/* alert: mfa_lockout */
 		log_warn("mfa: lockout user=%s for %u s after %d failures, last from endpoint %s "
@@ -285,12 +290,13 @@ void api_h_ep_mfa_verify(struct call *c)
 			 op.user, v->locked_secs, MFASTORE_MAX_FAILS, c->who.ep.id,
 			 c->who.ep.hostname);
 	}
-	json_t *j = json_pack(
-		"{s:s,s:s,s:I,s:i,s:i,s:i,s:b}", "result", verdict_name(v->result), "method",
-		v->result == MFASTORE_OK_RECOVERY ? "recovery" : "totp", "locked_until",
-		(json_int_t)(v->locked_secs ? c->now + v->locked_secs : 0), "locked_secs",
-		(int)v->locked_secs, "recovery_left", (int)v->recovery_left, "fail_count",
-		(int)v->fail_count, "lockout_started", v->lockout_started);
+	json_t *j =
+		json_pack("{s:s,s:s,s:s,s:I,s:i,s:i,s:i,s:b}", "user", op.user, "result",
+			  verdict_name(v->result), "method",
+			  v->result == MFASTORE_OK_RECOVERY ? "recovery" : "totp", "locked_until",
+			  (json_int_t)(v->locked_secs ? c->now + v->locked_secs : 0), "locked_secs",
+			  (int)v->locked_secs, "recovery_left", (int)v->recovery_left, "fail_count",
+			  (int)v->fail_count, "lockout_started", v->lockout_started);
 	api_reply(c, 200, j);
 }
 

@@ -139,6 +139,7 @@ static int enrolled_at_hub(struct session *s, const struct hublink *l)
 static int hub_verdict(struct session *s, json_t *a)
 {
 	char detail[160];
+	const char *who = json_string_value(json_object_get(a, "user"));
 	const char *res = json_string_value(json_object_get(a, "result"));
 	const char *method = json_string_value(json_object_get(a, "method"));
 	json_int_t left = json_integer_value(json_object_get(a, "recovery_left"));
@@ -146,8 +147,9 @@ static int hub_verdict(struct session *s, json_t *a)
 	json_int_t secs = json_integer_value(json_object_get(a, "locked_secs"));
 	int started = json_is_true(json_object_get(a, "lockout_started"));
 
-	if (!res || !method || left < 0 || fails < 0 || secs < 0 || secs > 86400)
-		res = "";
+	if (!who || strcmp(who, s->peer.user) != 0 || !res || !method || left < 0 || fails < 0 ||
+	    secs < 0 || secs > 86400)
+		res = ""; /* malformed: refused below */
 	if (!strcmp(res, "ok") && !strcmp(method, "recovery")) {
 		snprintf(detail, sizeof detail, "hub: recovery code, %lld left", (long long)left);
 		trail_mfa(s, AUDIT_EV_MFA_OK, detail);
