@@ -11,14 +11,18 @@ nothing has a test hook. Synchronisation is on readiness only: the hub's
 import os
 import pwd
 import re
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 
 import pytest
 
 from conftest import JITSU, JITSUCTL, Daemon, user_ids
-from hubflow_hub import Ctl, FlowHub, audit_records, enroll as enroll_endpoint, pgcluster
+from hubflow_fakehub import FakeHub
+from hubflow_hub import (Ctl, FlowHub, audit_records, enroll as enroll_endpoint, pgcluster,
+                         tls_pair)
 
 POLICY = """
 permit mfa {alice} cmd /usr/bin/id
@@ -267,3 +271,87 @@ def test_hub_down_fails_closed(users, hosts, hub):
     rc, _, err = elevate(alice, b, [], args=("--enroll-mfa",))
     assert rc != 0 and b"the hub failed" in err, err
     assert not os.path.exists(os.path.join(b.state, "mfa", str(pwd.getpwnam(alice).pw_uid)))
+
+
+# ---- a hostile hub: only a well-formed "ok" for this user runs ----
+
+STATUS = ("GET", "/api/v1/endpoint/mfa/status")
+VERIFY = ("POST", "/api/v1/endpoint/mfa/verify")
+ENROLL = ("POST", "/api/v1/endpoint/mfa/enroll")
+
+
+@pytest.fixture(scope="module")
+def tls_pair_fake():
+    d = tempfile.mkdtemp(prefix="jitsu-cmfa-tls-")
+    try:
+        yield tls_pair(os.path.join(d, "a"))
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def fake_host(fake, fp, workdir):
+    d = os.path.join(workdir, "fake-host")
+    os.mkdir(d, 0o755)
+    daemon = Daemon(d, POLICY)
+    r = enroll_endpoint(fake, daemon.state, "jhe_%s_%s" % ("0" * 16, "0" * 64), fingerprint=fp)
+    assert r.returncode == 0, r.stderr
+    return daemon.start()
+
+
+def verdict(user, **kw):
+    v = {"user": user, "result": "ok", "method": "totp", "locked_until": 0, "locked_secs": 0,
+         "recovery_left": 10, "fail_count": 0, "lockout_started": False}
+    v.update(kw)
+    return v
+
+
+@pytest.mark.parametrize("answer", [
+    "ok", "other user", "no user", "no method", "odd result", "http 500", "garbage",
+])
+def test_hostile_hub_verdicts(answer, tls_pair_fake, users, workdir):
+    cert, key, fp = tls_pair_fake
+    alice = users["alice"]
+    bodies = {
+        "ok": (200, verdict(alice)),
+        "other user": (200, verdict(users["bob"])),
+        "no user": (200, {k: v for k, v in verdict(alice).items() if k != "user"}),
+        "no method": (200, {k: v for k, v in verdict(alice).items() if k != "method"}),
+        "odd result": (200, verdict(alice, result="OK")),
+        "http 500": (500, {"error": {"code": "internal", "message": "internal error"}}),
+        "garbage": (200, b"\x00{not json"),
+    }
+    routes = {STATUS: (200, {"user": alice, "state": "enrolled", "recovery_left": 10}),
+              VERIFY: bodies[answer]}
+    with FakeHub(cert, key, routes) as fake:
+        daemon = fake_host(fake, fp, workdir)
+        try:
+            rc, out, err = elevate(alice, daemon, ["123456"])
+            # A malformed code is refused before anything is sent.
+            rc2, _, err2 = elevate(alice, daemon, ["12345"] * 3)
+        finally:
+            daemon.stop()
+        assert rc2 == 1 and b"expected a 6-digit code" in err2
+        assert fake.seen.count(VERIFY) == 1, fake.seen
+    if answer == "ok":
+        assert (rc, out) == (0, b"0\n"), err
+    else:
+        assert rc == 1 and out == b"", err
+        assert b"MFA" in err.splitlines()[-1], err
+
+
+def test_hostile_hub_status_and_enroll(tls_pair_fake, users, workdir):
+    cert, key, fp = tls_pair_fake
+    alice = users["alice"]
+    routes = {STATUS: (200, {"user": users["bob"], "state": "enrolled"}),
+              ENROLL: (201, {"user": alice, "uri": "otpauth://totp/x?secret=ZZ",
+                             "secret": "short"})}
+    with FakeHub(cert, key, routes) as fake:
+        daemon = fake_host(fake, fp, workdir)
+        try:
+            rc, out, err = elevate(alice, daemon, ["123456"])
+            assert rc == 1 and out == b"" and b"malformed" in err, err
+            assert VERIFY not in fake.seen
+            rc, out, err = elevate(alice, daemon, [], args=("--enroll-mfa",))
+            assert rc != 0 and b"malformed" in err and b"otpauth" not in out, (out, err)
+        finally:
+            daemon.stop()
