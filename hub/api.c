@@ -74,6 +74,7 @@ static const struct route {
 	 api_h_ep_mfa_verify},
 	{"GET", "endpoint/mfa/status", ALLOW_ENDPOINT, NULL, NULL, api_h_ep_mfa_status},
 	{"GET", "mfa", ALLOW_ADMIN | ALLOW_AUDITOR, NULL, NULL, api_h_mfa_list},
+	{"GET", "mfa/*", ALLOW_ADMIN | ALLOW_AUDITOR, NULL, NULL, api_h_mfa_get},
 	{"POST", "mfa/*/reset", ALLOW_ADMIN, NULL, NULL, api_h_mfa_reset},
 };
 

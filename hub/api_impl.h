@@ -77,6 +77,7 @@ void api_h_ep_mfa_confirm(struct call *c);
 void api_h_ep_mfa_verify(struct call *c);
 void api_h_ep_mfa_status(struct call *c);
 void api_h_mfa_list(struct call *c);
+void api_h_mfa_get(struct call *c);
 void api_h_mfa_reset(struct call *c);
 
 /* schemas, for the route table */

@@ -326,14 +326,15 @@ static json_t *status_json(const struct call *c, const struct storage_mfa *m)
 			 "updated_by", m->updated_by);
 }
 
-void api_h_ep_mfa_status(struct call *c)
+/* The status of user (validated here) in 200, "not_enrolled" if none. */
+static void reply_status(struct call *c, const char *user)
 {
 	struct storage_mfa m;
 	char err[256] = "";
-	const char *user = c->in->arg ? c->in->arg(c->in->arg_cls, "user") : NULL;
 
+	memset(&m, 0, sizeof m);
 	if (!user || !jsonv_string_ok(user, JSONV_NAME, 1, STORAGE_NAME_MAX)) {
-		api_error(c->out, 400, "schema_violation", "query parameter 'user': a user name");
+		api_error(c->out, 400, "schema_violation", "the user: a user name");
 		return;
 	}
 	int rc = storage_mfa_get(c->ctx->st, user, &m, err, sizeof err);
@@ -344,6 +345,16 @@ void api_h_ep_mfa_status(struct call *c)
 	else
 		api_reply(c, 200, status_json(c, &m));
 	storage_mfa_clear(&m);
+}
+
+void api_h_ep_mfa_status(struct call *c)
+{
+	reply_status(c, c->in->arg ? c->in->arg(c->in->arg_cls, "user") : NULL);
+}
+
+void api_h_mfa_get(struct call *c)
+{
+	reply_status(c, c->param);
 }
 
 void api_h_mfa_list(struct call *c)

@@ -732,7 +732,7 @@ static int print_mfa(const json_t *list, const char *user)
 		{"FAILURES", 8}, {"LOCKED FOR", 10}, {"UPDATED", 17},
 		{"BY", 40},
 	};
-	struct hubfmt_table t;
+	struct hubfmt_table t = {0};
 	size_t i, shown = 0;
 	json_t *u;
 	int r = json_is_array(list) ? hubfmt_table_init(&t, cols, 7) : -EINVAL;
@@ -740,7 +740,8 @@ static int print_mfa(const json_t *list, const char *user)
 	{
 		char left[16] = "-", fails[16] = "-", locked[32] = "no", updated[32];
 		const char *state = jstr(u, "state");
-		if (user && (!jstr(u, "user") || strcmp(jstr(u, "user"), user) != 0))
+		if ((state && !strcmp(state, "not_enrolled")) ||
+		    (user && (!jstr(u, "user") || strcmp(jstr(u, "user"), user) != 0)))
 			continue;
 		if (state && strcmp(state, "corrupt") != 0) {
 			snprintf(left, sizeof left, "%lld", jint(u, "recovery_left"));
@@ -765,10 +766,15 @@ static int print_mfa(const json_t *list, const char *user)
 
 static int cmd_mfa_status(struct hub_ctx *x, const char *arg)
 {
+	char path[160];
 	json_t *ans = NULL;
-	if (hub_call(x, "GET", "/api/v1/mfa", NULL, 200, &ans) < 0)
+	snprintf(path, sizeof path, "/api/v1/mfa%s%s", arg ? "/" : "", arg ? arg : "");
+	if (hub_call(x, "GET", path, NULL, 200, &ans) < 0)
 		return JITSUCTL_EXIT_FAIL;
-	int r = x->o->json ? print_json(ans) : print_mfa(json_object_get(ans, "users"), arg);
+	/* One user's answer is shown as a list of one. */
+	json_t *list = arg ? json_pack("[O]", ans) : json_incref(json_object_get(ans, "users"));
+	int r = x->o->json ? print_json(ans) : print_mfa(list, arg);
+	json_decref(list);
 	json_decref(ans);
 	return r;
 }

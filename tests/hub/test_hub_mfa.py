@@ -186,6 +186,14 @@ def test_reset_and_roles(fleet, hub):
     assert hub.call("GET", "/api/v1/mfa", auth=auditor).status == 200
     assert hub.call("GET", "/api/v1/mfa", auth=approver).status == 403
     assert hub.call("GET", "/api/v1/mfa", auth=fleet.a).status == 403
+    r = hub.call("GET", "/api/v1/mfa/alice", auth=auditor)
+    assert r.status == 200 and r.json["state"] == "enrolled" and r.json["user"] == "alice"
+    assert secret not in r.raw.decode()
+    r = hub.call("GET", "/api/v1/mfa/nobody", auth=auditor)
+    assert r.status == 200 and r.json == {"user": "nobody", "state": "not_enrolled"}
+    assert hub.call("GET", "/api/v1/mfa/alice", auth=approver).status == 403
+    assert hub.call("GET", "/api/v1/mfa/alice", auth=fleet.a).status == 403
+    assert hub.call("GET", "/api/v1/mfa/a%20b", auth=auditor).status == 400
     assert hub.call("POST", "/api/v1/mfa/alice/reset", auth=auditor).status == 403
     assert hub.call("POST", "/api/v1/mfa/alice/reset", auth=fleet.a).status == 403
     for route in ("enroll", "verify", "confirm"):

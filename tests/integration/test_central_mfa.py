@@ -234,7 +234,10 @@ def test_lockout_across_hosts(users, hosts, ctl, hub):
         assert rc == 1 and out == b"" and b"MFA is locked for %s" % bob.encode() in err, err
     assert "mfa: lockout user=%s for 60 s" % bob in hub.log_text()
     r = ctl.json("mfa", "status", bob)
-    assert [u["locked_secs"] > 0 for u in r["users"] if u["user"] == bob] == [True]
+    assert r["user"] == bob and r["state"] == "enrolled" and r["locked_secs"] > 0, r
+    r = ctl.ok("mfa", "status", bob)
+    assert re.search(r"^%s\s+enrolled\s+10\s+0\s+(\d+m)?\d+s\s" % bob, r.stdout,
+                     re.M), r.stdout
     # The admin's reset, at the hub, clears it for the fleet.
     r = subprocess.run([JITSUCTL, "--hub", hub.url, "mfa", "reset", bob],
                        env=ctl.env(), capture_output=True, text=True, timeout=60)
