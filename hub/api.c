@@ -66,6 +66,8 @@ static const struct route {
 	 api_h_ep_request_create},
 	{"GET", "endpoint/requests/*", ALLOW_ENDPOINT, NULL, NULL, api_h_ep_request_get},
 	{"POST", "endpoint/requests/*/cancel", ALLOW_ENDPOINT, NULL, NULL, api_h_ep_request_cancel},
+	{"POST", "breakglass/respond", ALLOW_ADMIN, api_schema_breakglass, &api_schema_breakglass_n,
+	 api_h_breakglass_respond},
 };
 
 /* ---- answers ---- */

@@ -71,6 +71,9 @@ void api_h_ep_request_create(struct call *c);
 void api_h_ep_request_get(struct call *c);
 void api_h_ep_request_cancel(struct call *c);
 
+/* handlers: api_breakglass.c */
+void api_h_breakglass_respond(struct call *c);
+
 /* schemas, for the route table */
 extern const struct jsonv_field api_schema_enroll[];
 extern const size_t api_schema_enroll_n;
@@ -86,5 +89,7 @@ extern const struct jsonv_field api_schema_heartbeat[];
 extern const size_t api_schema_heartbeat_n;
 extern const struct jsonv_field api_schema_request[];
 extern const size_t api_schema_request_n;
+extern const struct jsonv_field api_schema_breakglass[];
+extern const size_t api_schema_breakglass_n;
 
 #endif
