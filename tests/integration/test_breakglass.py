@@ -36,6 +36,7 @@ permit approval nobreakglass {alice} cmd /usr/bin/whoami
 permit approval {alice} cmd /usr/bin/true
 deny {alice} cmd /usr/bin/true
 permit {alice} cmd /usr/bin/uname
+permit mfa approval {alice} cmd /usr/bin/date
 """
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CHALLENGE = rb"challenge ([0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4})"
@@ -373,3 +374,57 @@ def test_endpoint_without_a_key(glass):
               glass.daemon)
     assert r.returncode == 1, r
     assert b"enrolled before break-glass existed" in r.stderr and b"re-enroll" in r.stderr
+
+
+def test_reenrolling_gives_a_key(glass):
+    """The documented route for a machine enrolled before break-glass:
+    enroll again, revoke the old endpoint."""
+    conf = glass.conf()
+    del conf["breakglass_key"]
+    glass.write_conf(conf)
+    old = glass.endpoint_id
+    r = enroll(glass.hub, glass.daemon.state, glass.ctl.enrollment_token())
+    assert r.returncode == 0, r.stderr
+    new = re.search(r"enrolled: endpoint ([0-9a-f]{16})", r.stdout).group(1)
+    conf = glass.conf()
+    assert new != old and re.fullmatch(r"[0-9a-f]{64}", conf["breakglass_key"])
+    conf["url"] = CLOSED
+    glass.write_conf(conf)
+    glass.ctl.ok("endpoint", "revoke", old)
+    glass.endpoint_id = new
+
+    c = glass.client("--break-glass", "-r", "outage", "/usr/bin/id", "-u")
+    challenge = c.challenge()
+    assert b"endpoint " + new.encode() in c.err
+    r = glass.ctl.run("breakglass", "respond", old, challenge)
+    assert r.returncode == 1 and "endpoint_revoked" in r.stderr, r.stderr
+    c.answer(glass.respond(challenge))
+    rc, out, err = c.finish()
+    assert (rc, out) == (0, b"0\n"), err
+
+
+def test_local_mfa_is_still_required(glass):
+    """MFA verified by jitsud does not depend on the hub: break-glass asks
+    for it first, and a wrong code ends the request before any challenge."""
+    from test_mfa import enroll as mfa_enroll
+    alice = glass.users["alice"]
+    _, recovery, _ = mfa_enroll(alice, glass.daemon)
+    c = glass.client("--break-glass", "-r", "outage", "/usr/bin/date")
+    for code in ("000000", "111111", "222222"):
+        c.expect(rb"MFA code for")
+        c.answer(code)
+    rc, out, err = c.finish()
+    assert rc == 1 and out == b"" and b"MFA failed: 3 wrong codes" in err, err
+    assert b"challenge" not in err
+    assert glass.records() == []
+
+    c = glass.client("--break-glass", "-r", "outage", "/usr/bin/date")
+    c.expect(rb"MFA code for")
+    c.answer(recovery[0])
+    challenge = c.challenge()
+    c.answer(glass.respond(challenge))
+    rc, out, err = c.finish()
+    assert rc == 0 and out, err
+    events = [r["event"] for r in audit_records(glass.daemon.state)
+              if r["event"] in ("mfa_ok", "breakglass", "start")]
+    assert events[-3:] == ["mfa_ok", "breakglass", "start"], events
