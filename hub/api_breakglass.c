@@ -40,8 +40,7 @@ static int resolve(struct call *c, const char *name, struct storage_endpoint *ep
 		rc = storage_endpoint_get(c->ctx->st, name, ep, err, sizeof err);
 	if (rc == STORAGE_E_NOT_FOUND) {
 		rc = storage_endpoint_ids_by_host(c->ctx->st, name, ids,
-						  STORAGE_BREAKGLASS_HOST_MAX, &n, err,
-						  sizeof err);
+						  STORAGE_BREAKGLASS_HOST_MAX, &n, err, sizeof err);
 		for (size_t i = 0; rc == STORAGE_OK && i < n && i < STORAGE_BREAKGLASS_HOST_MAX;
 		     i++) {
 			struct storage_endpoint e;

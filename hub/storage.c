@@ -657,9 +657,16 @@ static int endpoint_insert(struct storage *st, const struct storage_endpoint *ep
 			   const char *cred_hash, int64_t now, char *err, size_t errlen)
 {
 	char t[STORAGE_I64_LEN];
-	const char *p[] = {ep->id, cred_hash,  ep->hostname,      ep->machine_id,
-			   ep->os, ep->kernel, ep->agent_version, storage_i64(t, now),
-			   t,      ep->breakglass_key[0] ? ep->breakglass_key : NULL};
+	const char *p[] = {ep->id,
+			   cred_hash,
+			   ep->hostname,
+			   ep->machine_id,
+			   ep->os,
+			   ep->kernel,
+			   ep->agent_version,
+			   storage_i64(t, now),
+			   t,
+			   ep->breakglass_key[0] ? ep->breakglass_key : NULL};
 	return storage_exec(
 		st,
 		"INSERT INTO endpoints (id, cred_hash, hostname, machine_id, os, kernel,"

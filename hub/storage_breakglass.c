@@ -42,8 +42,9 @@ int storage_endpoint_ids_by_host(struct storage *st, const char *host,
 	struct sdb_result r;
 	const char *p[] = {host};
 	*n = 0;
-	int rc = storage_exec(st, "SELECT id FROM endpoints WHERE hostname = ? ORDER BY enrolled_at, id",
-			      p, 1, &r, err, errlen);
+	int rc = storage_exec(
+		st, "SELECT id FROM endpoints WHERE hostname = ? ORDER BY enrolled_at, id", p, 1,
+		&r, err, errlen);
 	if (rc != STORAGE_OK)
 		return rc;
 	for (size_t i = 0; i < r.nrows && rc == STORAGE_OK; i++)
@@ -64,10 +65,11 @@ int storage_breakglass_log(struct storage *st, const char *endpoint_id, const ch
 		storage_seterr(err, errlen, "no randomness");
 		return STORAGE_E_DB;
 	}
-	const char *p[] = {id, endpoint_id, issued_by, challenge, storage_i64(w, window),
-			   storage_i64(t, now)};
-	return storage_exec(st,
-			    "INSERT INTO breakglass_responses (id, endpoint_id, issued_by, challenge,"
-			    " time_window, issued_at) VALUES (?, ?, ?, ?, ?, ?)",
-			    p, 6, NULL, err, errlen);
+	const char *p[] = {
+		id, endpoint_id, issued_by, challenge, storage_i64(w, window), storage_i64(t, now)};
+	return storage_exec(
+		st,
+		"INSERT INTO breakglass_responses (id, endpoint_id, issued_by, challenge,"
+		" time_window, issued_at) VALUES (?, ?, ?, ?, ?, ?)",
+		p, 6, NULL, err, errlen);
 }

@@ -71,12 +71,9 @@ int client_error_exit(unsigned code)
 static int parse_options(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
-		{"enroll-mfa", no_argument, NULL, 'E'},
-		{"mfa-status", no_argument, NULL, 'M'},
-		{"break-glass", no_argument, NULL, 'B'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+		{"enroll-mfa", no_argument, NULL, 'E'},  {"mfa-status", no_argument, NULL, 'M'},
+		{"break-glass", no_argument, NULL, 'B'}, {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},     {NULL, 0, NULL, 0},
 	};
 	int c, modes = 0;
 	o->socket = getenv("JITSU_SOCKET");

@@ -249,7 +249,8 @@ static int check_cmd(const struct hub_cmd *c, const struct hub_opts *o, const ch
 	else if ((c->arg == ARG_HOST || c->arg == ARG_HOST_CHALLENGE) && !is_host(arg))
 		bad = "HOST must be a hostname or an endpoint id";
 	else if (c->arg == ARG_HOST_CHALLENGE &&
-		 breakglass_parse(arg2, strlen(arg2), BREAKGLASS_CHALLENGE_CHARS, code) < 0)
+		 (!arg2 ||
+		  breakglass_parse(arg2, strlen(arg2), BREAKGLASS_CHALLENGE_CHARS, code) < 0))
 		bad = "CHALLENGE must be the 8-character code jitsu showed (as ABCD-EFGH)";
 	else if (o->role && !is_role(o->role))
 		bad = "--role must be admin, approver or auditor";

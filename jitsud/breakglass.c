@@ -49,8 +49,8 @@ int breakglass_asked(const struct session *s)
 }
 
 /* One "breakglass" record. window 0: none known. Returns append's result. */
-static int record(struct session *s, const char *outcome, const char *challenge,
-		  uint64_t window, const char *why)
+static int record(struct session *s, const char *outcome, const char *challenge, uint64_t window,
+		  const char *why)
 {
 	char err[256], rule[PATH_MAX + 16] = "", shown[BREAKGLASS_GROUPED_MAX] = "";
 	if (s->decision.rule)
@@ -87,7 +87,8 @@ void breakglass_refused_deny(struct session *s)
 int breakglass_admit(struct session *s)
 {
 	if (!s->req.reason[0])
-		return refuse(s, NULL, 0, "a reason is required: use jitsu --break-glass -r REASON");
+		return refuse(s, NULL, 0,
+			      "a reason is required: use jitsu --break-glass -r REASON");
 	if (s->decision.rule && s->decision.rule->nobreakglass)
 		return refuse(s, NULL, 0, "the rule forbids it (nobreakglass)");
 	if (!(s->decision.reqs & POLICY_REQ_APPROVAL))
@@ -100,8 +101,8 @@ int breakglass_admit(struct session *s)
  * enrolled), -ENOKEY (enrolled before break-glass existed), or -errno with
  * err.
  */
-static int load_key(const char *statedir, char id[17], uint8_t key[BREAKGLASS_KEY_LEN],
-		    char *err, size_t errlen)
+static int load_key(const char *statedir, char id[17], uint8_t key[BREAKGLASS_KEY_LEN], char *err,
+		    size_t errlen)
 {
 	char buf[8192], hex[BREAKGLASS_KEY_HEX + 1] = "";
 	int dfd = open(statedir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -115,16 +116,16 @@ static int load_key(const char *statedir, char id[17], uint8_t key[BREAKGLASS_KE
 	}
 	json_t *o = json_loadb(buf, (size_t)n, JSON_REJECT_DUPLICATES, NULL);
 	explicit_bzero(buf, sizeof buf);
+	int bad = !json_is_object(o) || hublink_copy_field(o, "endpoint_id", id, 17) ||
+		  strlen(id) != 16;
 	int r = 0;
-	if (!json_is_object(o) || hublink_copy_field(o, "endpoint_id", id, 17) || strlen(id) != 16)
-		r = -EBADMSG;
-	else if (!json_object_get(o, "breakglass_key"))
+	if (!bad && !json_object_get(o, "breakglass_key"))
 		r = -ENOKEY;
-	else if (hublink_copy_field(o, "breakglass_key", hex, sizeof hex) ||
+	else if (bad || hublink_copy_field(o, "breakglass_key", hex, sizeof hex) ||
 		 breakglass_key_from_hex(hex, key) < 0)
 		r = -EBADMSG;
 	explicit_bzero(hex, sizeof hex);
-	json_decref(o); /* jansson's copy of the key is freed unwiped; see docs */
+	json_decref(o); /* jansson frees its own copy unwiped, as for the credential */
 	if (r == -EBADMSG)
 		snprintf(err, errlen, "%s/hub.conf is malformed", statedir);
 	return r;
@@ -162,8 +163,8 @@ static int store_dir(const char *statedir, char *err, size_t errlen)
  * now's window) in out; -EEXIST if challenge is among them, -EBADMSG for
  * a line that is not "CHALLENGE WINDOW". *count gets the lines kept.
  */
-static int store_filter(char *text, const char *challenge, uint64_t now_w, char *out,
-			size_t outlen, size_t *count)
+static int store_filter(char *text, const char *challenge, uint64_t now_w, char *out, size_t outlen,
+			size_t *count)
 {
 	size_t used = 0;
 	*count = 0;
@@ -320,7 +321,6 @@ int breakglass_require(struct session *s)
 			       "audit trail unavailable, refusing to run under break-glass");
 		return -1;
 	}
-	log_warn("breakglass: user=%s granted %s (challenge consumed)", s->peer.user,
-		 s->bin.path);
+	log_warn("breakglass: user=%s granted %s (challenge consumed)", s->peer.user, s->bin.path);
 	return 0;
 }

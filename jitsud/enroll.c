@@ -197,6 +197,7 @@ int hublink_enroll(const char *statedir, const char *url, const char *token,
 		printf("enrolled: endpoint %s at %s (hub %s)\n", l.endpoint_id, base,
 		       l.fingerprint);
 	if (r == 0 && !has_key)
-		printf("note: the hub issued no break-glass key: break-glass is unavailable here\n");
+		printf("note: the hub issued no break-glass key: break-glass is unavailable "
+		       "here\n");
 	return r;
 }

@@ -222,7 +222,8 @@ static int check_requirements(struct session *s)
 		return -1;
 	if ((d->reqs & POLICY_REQ_MFA) && challenge_mfa(s) < 0)
 		return -1;
-	if ((d->reqs & POLICY_REQ_APPROVAL) && (bg ? breakglass_require(s) : approval_require(s)) < 0)
+	if ((d->reqs & POLICY_REQ_APPROVAL) &&
+	    (bg ? breakglass_require(s) : approval_require(s)) < 0)
 		return -1;
 	return 0;
 }

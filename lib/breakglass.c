@@ -163,8 +163,7 @@ enum breakglass_verdict breakglass_verify(const uint8_t key[BREAKGLASS_KEY_LEN],
 			goto out;
 		}
 	/* Only to tell the user why: a stale code, or a clock running fast. */
-	for (uint64_t d = BREAKGLASS_ACCEPT_WINDOWS; d <= BREAKGLASS_EXPIRED_WINDOWS && d <= w;
-	     d++)
+	for (uint64_t d = BREAKGLASS_ACCEPT_WINDOWS; d <= BREAKGLASS_EXPIRED_WINDOWS && d <= w; d++)
 		if (matches(key, challenge, host, w - d, want)) {
 			v = BREAKGLASS_EXPIRED;
 			w -= d;

@@ -39,9 +39,9 @@
 #define BREAKGLASS_CHALLENGE_CHARS 8 /* 40 bits */
 #define BREAKGLASS_RESPONSE_CHARS 10 /* 50 bits */
 #define BREAKGLASS_WINDOW_SECS 300
-#define BREAKGLASS_ACCEPT_WINDOWS 2 /* the current window and the previous one */
+#define BREAKGLASS_ACCEPT_WINDOWS 2   /* the current window and the previous one */
 #define BREAKGLASS_EXPIRED_WINDOWS 12 /* older, up to an hour: "expired", not "wrong" */
-#define BREAKGLASS_INPUT_MAX 64      /* bytes of a typed code, dashes and spaces included */
+#define BREAKGLASS_INPUT_MAX 64       /* bytes of a typed code, dashes and spaces included */
 #define BREAKGLASS_HOST_MAX 253
 #define BREAKGLASS_GROUPED_MAX 16 /* a grouped code and its NUL */
 #define BREAKGLASS_DOMAIN "jitsu-breakglass-v1"
@@ -83,8 +83,7 @@ int64_t breakglass_valid_until(uint64_t w);
  * Returns 0, or -EINVAL for a malformed challenge or host.
  */
 int breakglass_response(const uint8_t key[BREAKGLASS_KEY_LEN], const char *challenge,
-			const char *host, uint64_t window,
-			char out[BREAKGLASS_RESPONSE_CHARS + 1]);
+			const char *host, uint64_t window, char out[BREAKGLASS_RESPONSE_CHARS + 1]);
 
 /*
  * Checks a typed response (len bytes of input) for challenge and host at

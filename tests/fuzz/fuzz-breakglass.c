@@ -37,12 +37,12 @@ static void check_parse(const char *s, size_t n, size_t want)
 	    strcmp(out, again) != 0)
 		abort();
 	if (breakglass_group(out, grouped, sizeof grouped) < 0 ||
-	    breakglass_parse(grouped, strlen(grouped), want, again) < 0 || strcmp(out, again))
+	    breakglass_parse(grouped, strlen(grouped), want, again) < 0 || strcmp(out, again) != 0)
 		abort();
 	for (char *p = grouped; *p; p++)
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p - 'A' + 'a');
-	if (breakglass_parse(grouped, strlen(grouped), want, again) < 0 || strcmp(out, again))
+	if (breakglass_parse(grouped, strlen(grouped), want, again) < 0 || strcmp(out, again) != 0)
 		abort();
 }
 

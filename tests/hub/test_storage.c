@@ -284,9 +284,9 @@ static void test_breakglass(void **state)
 	assert_int_equal(storage_enroll_token_add(st, "e000000000000001", HASH_A, "root", NOW,
 						  NOW + 60, err, sizeof err),
 			 STORAGE_OK);
-	assert_int_equal(storage_enroll(st, "e000000000000001", HASH_A, &ep, HASH_C, NOW, err,
-					sizeof err),
-			 STORAGE_OK);
+	assert_int_equal(
+		storage_enroll(st, "e000000000000001", HASH_A, &ep, HASH_C, NOW, err, sizeof err),
+		STORAGE_OK);
 	enroll(st, "e000000000000002", "b000000000000001"); /* no key */
 	enroll(st, "e000000000000003", "c000000000000001");
 

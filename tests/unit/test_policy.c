@@ -801,9 +801,10 @@ static void eval_last_match_wins(void **state)
  * only the last match counts, and the option is not a requirement bit. */
 static void eval_nobreakglass_from_the_deciding_rule(void **state)
 {
-	struct policy *p = parse("permit approval nobreakglass alice\n"
-				 "permit approval alice cmd /usr/bin/apt\n"
-				 "permit approval nobreakglass alice cmd /usr/bin/apt args update\n");
+	struct policy *p =
+		parse("permit approval nobreakglass alice\n"
+		      "permit approval alice cmd /usr/bin/apt\n"
+		      "permit approval nobreakglass alice cmd /usr/bin/apt args update\n");
 	struct policy_request req = request();
 	struct policy_decision d = eval(p, &req);
 
