@@ -168,6 +168,7 @@ static int store_filter(char *text, const char *challenge, uint64_t now_w, char 
 {
 	size_t used = 0;
 	*count = 0;
+	out[0] = '\0';
 	for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		char c[BREAKGLASS_CHALLENGE_CHARS + 1], *end;

@@ -252,8 +252,10 @@ def test_valid_response_runs_once_and_is_audited(glass):
     # the challenge is consumed in the durable, root-only store
     store = os.path.join(glass.daemon.state, "breakglass")
     assert os.stat(store).st_mode & 0o777 == 0o700
-    with open(os.path.join(store, "used")) as f:
-        assert challenge.replace("-", "") in f.read()
+    with open(os.path.join(store, "used"), "rb") as f:
+        used = f.read()
+    assert used == b"%s %d\n" % (challenge.replace("-", "").encode(), g["window"]), used
+    assert os.stat(os.path.join(store, "used")).st_mode & 0o777 == 0o600
 
     # The same response for a second request: a new challenge, so refused.
     c = glass.client("--break-glass", "-r", "outage 7", "/usr/bin/id", "-u")
@@ -398,7 +400,10 @@ def test_reenrolling_gives_a_key(glass):
     assert b"endpoint " + new.encode() in c.err
     r = glass.ctl.run("breakglass", "respond", old, challenge)
     assert r.returncode == 1 and "endpoint_revoked" in r.stderr, r.stderr
-    c.answer(glass.respond(challenge))
+    j = glass.ctl.json("breakglass", "respond", new, challenge)  # --json
+    assert (j["endpoint_id"], j["challenge"]) == (new, challenge), j
+    assert j["valid_until"] == (j["window"] + 2) * 300
+    c.answer(j["response"])
     rc, out, err = c.finish()
     assert (rc, out) == (0, b"0\n"), err
 
