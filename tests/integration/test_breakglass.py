@@ -433,3 +433,38 @@ def test_local_mfa_is_still_required(glass):
     events = [r["event"] for r in audit_records(glass.daemon.state)
               if r["event"] in ("mfa_ok", "breakglass", "start")]
     assert events[-3:] == ["mfa_ok", "breakglass", "start"], events
+
+
+def seed_store(glass, text, mode=0o600):
+    store = os.path.join(glass.daemon.state, "breakglass")
+    os.makedirs(store, mode=0o700, exist_ok=True)
+    path = os.path.join(store, "used")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    os.write(fd, text)
+    os.close(fd)
+    os.chmod(path, mode)
+    return path
+
+
+def test_store_prunes_and_fails_closed(glass):
+    now_w = int(time.time()) // 300
+    live = b"YYYYYYYY %d\n" % now_w
+    path = seed_store(glass, b"ZZZZZZZZ 5\n" + live)
+    c = glass.client("--break-glass", "-r", "outage", "/usr/bin/id", "-u")
+    challenge = c.challenge()
+    c.answer(glass.respond(challenge))
+    rc, out, err = c.finish()
+    assert (rc, out) == (0, b"0\n"), err
+    w = glass.records()[-1]["window"]
+    with open(path, "rb") as f:  # the stale line dropped, the live one kept
+        assert f.read() == live + b"%s %d\n" % (challenge.replace("-", "").encode(), w)
+
+    for text, mode in ((b"not a store\n", 0o600), (live, 0o644)):
+        seed_store(glass, text, mode)
+        c = glass.client("--break-glass", "-r", "outage", "/usr/bin/id", "-u")
+        challenge = c.challenge()
+        c.answer(glass.respond(challenge))
+        rc, out, err = c.finish()
+        assert rc == 1 and out == b"", err
+        assert b"breakglass/used is unusable" in err, err
+    assert len(glass.records("start")) == 1
