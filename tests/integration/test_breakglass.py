@@ -468,3 +468,16 @@ def test_store_prunes_and_fails_closed(glass):
         assert rc == 1 and out == b"", err
         assert b"breakglass/used is unusable" in err, err
     assert len(glass.records("start")) == 1
+
+
+def test_jitsuctl_arguments_and_hostnames(glass):
+    for args in (("ABCD-U123",), ("ABCD-012",), ()):
+        r = glass.ctl.run("breakglass", "respond", glass.endpoint_id, *args)
+        assert r.returncode == 2 and r.stdout == "", (args, r.stderr)
+    r = glass.ctl.run("breakglass", "respond", "bad_host!", "ABCD-0123")
+    assert r.returncode == 2 and "HOST must be" in r.stderr, r.stderr
+    # by hostname, as enrolled (this machine's)
+    j = glass.ctl.json("breakglass", "respond", socket.gethostname(), "abcd-0123")
+    assert (j["endpoint_id"], j["challenge"]) == (glass.endpoint_id, "ABCD-0123"), j
+    r = glass.ctl.run("breakglass", "respond", "nowhere.invalid", "ABCD-0123")
+    assert r.returncode == 1 and "not_found" in r.stderr, r.stderr
