@@ -42,9 +42,11 @@ int storage_endpoint_ids_by_host(struct storage *st, const char *host,
 	struct sdb_result r;
 	const char *p[] = {host};
 	*n = 0;
-	int rc = storage_exec(
-		st, "SELECT id FROM endpoints WHERE hostname = ? ORDER BY enrolled_at, id", p, 1,
-		&r, err, errlen);
+	/* Hostnames compare case-insensitively, as in DNS. */
+	int rc = storage_exec(st,
+			      "SELECT id FROM endpoints WHERE lower(hostname) = lower(?)"
+			      " ORDER BY enrolled_at, id",
+			      p, 1, &r, err, errlen);
 	if (rc != STORAGE_OK)
 		return rc;
 	for (size_t i = 0; i < r.nrows && rc == STORAGE_OK; i++)

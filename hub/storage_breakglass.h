@@ -20,8 +20,9 @@
 int storage_breakglass_key(struct storage *st, const char *id, char hex[STORAGE_HASH_LEN + 1],
 			   char *err, size_t errlen);
 
-/* The ids of the endpoints named host (revoked ones too), oldest first, at
- * most max; *n gets how many there are in all (may exceed max). */
+/* The ids of the endpoints named host (ignoring case; revoked ones too),
+ * oldest first, at most max; *n gets how many there are in all (may exceed
+ * max). */
 int storage_endpoint_ids_by_host(struct storage *st, const char *host,
 				 char (*ids)[STORAGE_ID_LEN + 1], size_t max, size_t *n, char *err,
 				 size_t errlen);

@@ -72,7 +72,7 @@ def test_response_follows_the_documented_construction(hub):
     assert j["response"] == response(key, "ABCD0123", eid, j["window"])
     assert re.fullmatch(r"[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}", j["response"])
     # by hostname: the same endpoint, the same code
-    r = respond(hub, "db1.example.org", "ABCD0123")
+    r = respond(hub, "DB1.Example.ORG", "ABCD0123")
     assert r.status == 200 and r.json["endpoint_id"] == eid, r
     if r.json["window"] == j["window"]:
         assert r.json["response"] == j["response"]
