@@ -84,18 +84,6 @@ void breakglass_refused_deny(struct session *s)
 	record(s, "refused", NULL, 0, "the policy denies this command");
 }
 
-int breakglass_admit(struct session *s)
-{
-	if (!s->req.reason[0])
-		return refuse(s, NULL, 0,
-			      "a reason is required: use jitsu --break-glass -r REASON");
-	if (s->decision.rule && s->decision.rule->nobreakglass)
-		return refuse(s, NULL, 0, "the rule forbids it (nobreakglass)");
-	if (!(s->decision.reqs & POLICY_REQ_APPROVAL))
-		session_notice(s, "break-glass not needed: this rule does not need the hub");
-	return 0;
-}
-
 /*
  * The endpoint id and break-glass key from hub.conf: 0, -ENOENT (not
  * enrolled), -ENOKEY (enrolled before break-glass existed), or -errno with
@@ -129,6 +117,41 @@ static int load_key(const char *statedir, char id[17], uint8_t key[BREAKGLASS_KE
 	if (r == -EBADMSG)
 		snprintf(err, errlen, "%s/hub.conf is malformed", statedir);
 	return r;
+}
+
+/* Reads the key (into key, or only to check it when key is NULL); 0, or
+ * the user was refused and -1 is returned. */
+static int key_or_refuse(struct session *s, char id[17], uint8_t *key)
+{
+	char err[512] = "";
+	uint8_t probe[BREAKGLASS_KEY_LEN];
+	int r = load_key(s->ctx->cfg->state_dir, id, key ? key : probe, err, sizeof err);
+	explicit_bzero(probe, sizeof probe);
+	if (r == -ENOENT)
+		return refuse(s, NULL, 0, "this machine is not enrolled in a hub");
+	if (r == -ENOKEY)
+		return refuse(s, NULL, 0,
+			      "this machine was enrolled before break-glass existed and has no "
+			      "key: re-enroll it (jitsud --enroll)");
+	if (r < 0)
+		return refuse(s, NULL, 0, err);
+	return 0;
+}
+
+int breakglass_admit(struct session *s)
+{
+	char id[17];
+	if (!s->req.reason[0])
+		return refuse(s, NULL, 0,
+			      "a reason is required: use jitsu --break-glass -r REASON");
+	if (s->decision.rule && s->decision.rule->nobreakglass)
+		return refuse(s, NULL, 0, "the rule forbids it (nobreakglass)");
+	if (!(s->decision.reqs & POLICY_REQ_APPROVAL)) {
+		session_notice(s, "break-glass not needed: this rule does not need the hub");
+		return 0;
+	}
+	/* Before any MFA prompt: a machine without a key cannot do it. */
+	return key_or_refuse(s, id, NULL);
 }
 
 /* Opens (creating) <statedir>/breakglass: a root-owned 0700 directory. */
@@ -292,20 +315,13 @@ int breakglass_require(struct session *s)
 	uint8_t key[BREAKGLASS_KEY_LEN];
 	uint64_t w = 0;
 
-	int r = load_key(s->ctx->cfg->state_dir, id, key, err, sizeof err);
-	if (r == -ENOENT)
-		return refuse(s, NULL, 0, "this machine is not enrolled in a hub");
-	if (r == -ENOKEY)
-		return refuse(s, NULL, 0,
-			      "this machine was enrolled before break-glass existed and has no "
-			      "key: re-enroll it (jitsud --enroll)");
-	if (r < 0)
-		return refuse(s, NULL, 0, err);
+	if (key_or_refuse(s, id, key) < 0)
+		return -1;
 	if (breakglass_challenge_new(challenge) < 0) {
 		explicit_bzero(key, sizeof key);
 		return refuse(s, NULL, 0, "no randomness for a challenge");
 	}
-	r = converse(s, id, key, challenge, &w);
+	int r = converse(s, id, key, challenge, &w);
 	explicit_bzero(key, sizeof key);
 	if (r < 0)
 		return -1;

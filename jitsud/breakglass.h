@@ -16,8 +16,9 @@ int breakglass_asked(const struct session *s);
 
 /*
  * Checked after a permit, before any requirement: break-glass needs a
- * reason and a rule without `nobreakglass`. 0, or the user was refused
- * (and the refusal recorded) and -1 is returned.
+ * reason, a rule without `nobreakglass` and, where the rule needs the hub,
+ * a key in hub.conf. 0, or the user was refused (and the refusal recorded)
+ * and -1 is returned.
  */
 int breakglass_admit(struct session *s);
 

@@ -376,6 +376,11 @@ def test_endpoint_without_a_key(glass):
               glass.daemon)
     assert r.returncode == 1, r
     assert b"enrolled before break-glass existed" in r.stderr and b"re-enroll" in r.stderr
+    # said before any MFA prompt (alice has no MFA: that would be the refusal)
+    r = jitsu(glass.users["alice"], ["--break-glass", "-r", "outage", "/usr/bin/date"],
+              glass.daemon)
+    assert r.returncode == 1 and b"MFA" not in r.stderr, r.stderr
+    assert b"enrolled before break-glass existed" in r.stderr
 
 
 def test_reenrolling_gives_a_key(glass):
