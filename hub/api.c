@@ -76,6 +76,8 @@ static const struct route {
 	{"GET", "mfa", ALLOW_ADMIN | ALLOW_AUDITOR, NULL, NULL, api_h_mfa_list},
 	{"GET", "mfa/*", ALLOW_ADMIN | ALLOW_AUDITOR, NULL, NULL, api_h_mfa_get},
 	{"POST", "mfa/*/reset", ALLOW_ADMIN, NULL, NULL, api_h_mfa_reset},
+	{"POST", "breakglass/respond", ALLOW_ADMIN, api_schema_breakglass, &api_schema_breakglass_n,
+	 api_h_breakglass_respond},
 };
 
 /* ---- answers ---- */

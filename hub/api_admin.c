@@ -53,17 +53,22 @@ void api_h_enroll(struct call *c)
 	snprintf(ep.os, sizeof ep.os, "%s", api_body_str(c, "os"));
 	snprintf(ep.kernel, sizeof ep.kernel, "%s", api_body_str(c, "kernel"));
 	snprintf(ep.agent_version, sizeof ep.agent_version, "%s", api_body_str(c, "agent_version"));
-	if (auth_new_id(ep.id) != 0 || auth_credential_new(cred, chash) != 0) {
+	/* The break-glass key (docs/breakglass.md): 32 random bytes. */
+	if (auth_new_id(ep.id) != 0 || auth_credential_new(cred, chash) != 0 ||
+	    auth_random_hex(ep.breakglass_key, 32) != 0) {
 		api_error(c->out, 500, "internal", "no randomness");
 		return;
 	}
 	int rc = storage_enroll(c->ctx->st, tid, thash, &ep, chash, c->now, err, sizeof err);
 	if (rc == STORAGE_OK)
-		api_reply(c, 201, json_pack("{s:s,s:s}", "endpoint_id", ep.id, "credential", cred));
+		api_reply(c, 201,
+			  json_pack("{s:s,s:s,s:s}", "endpoint_id", ep.id, "credential", cred,
+				    "breakglass_key", ep.breakglass_key));
 	else
 		api_storage_fail(c, rc, err);
 	snprintf(c->out->who, sizeof c->out->who, "enroll:%s", rc == STORAGE_OK ? ep.id : tid);
 	explicit_bzero(cred, sizeof cred);
+	explicit_bzero(ep.breakglass_key, sizeof ep.breakglass_key);
 }
 
 /* Issues a new API token for user and answers 201 with it. */

@@ -79,6 +79,8 @@ void api_h_ep_mfa_status(struct call *c);
 void api_h_mfa_list(struct call *c);
 void api_h_mfa_get(struct call *c);
 void api_h_mfa_reset(struct call *c);
+/* handlers: api_breakglass.c */
+void api_h_breakglass_respond(struct call *c);
 
 /* schemas, for the route table */
 extern const struct jsonv_field api_schema_enroll[];
@@ -99,5 +101,7 @@ extern const struct jsonv_field api_schema_mfa_enroll[];
 extern const size_t api_schema_mfa_enroll_n;
 extern const struct jsonv_field api_schema_mfa_code[];
 extern const size_t api_schema_mfa_code_n;
+extern const struct jsonv_field api_schema_breakglass[];
+extern const size_t api_schema_breakglass_n;
 
 #endif

@@ -120,6 +120,26 @@ static const char *const migration_5[] = {
 	NULL,
 };
 
+/*
+ * Break-glass (docs/breakglass.md): each endpoint's key, kept in clear
+ * because the hub computes responses with it (NULL for endpoints enrolled
+ * before), and the log of every response issued.
+ */
+static const char *const migration_6[] = {
+	"ALTER TABLE endpoints ADD COLUMN breakglass_key TEXT",
+
+	"CREATE TABLE breakglass_responses ("
+	" id TEXT PRIMARY KEY,"
+	" endpoint_id TEXT NOT NULL REFERENCES endpoints (id),"
+	" issued_by TEXT NOT NULL,"
+	" challenge TEXT NOT NULL,"
+	" time_window BIGINT NOT NULL,"
+	" issued_at BIGINT NOT NULL)",
+
+	"CREATE INDEX breakglass_by_endpoint ON breakglass_responses (endpoint_id, issued_at)",
+	NULL,
+};
+
 static const struct {
 	int version;
 	const char *const *sql;    /* both backends; NULL: none */
@@ -128,6 +148,7 @@ static const struct {
 	{1, migration_1, NULL},
 	{2, NULL, migration_2_pg},
 	{5, migration_5, NULL},
+	{6, migration_6, NULL},
 };
 
 /* ---- helpers shared with storage_request.c ---- */
@@ -648,15 +669,22 @@ static int endpoint_insert(struct storage *st, const struct storage_endpoint *ep
 			   const char *cred_hash, int64_t now, char *err, size_t errlen)
 {
 	char t[STORAGE_I64_LEN];
-	const char *p[] = {ep->id, cred_hash,  ep->hostname,      ep->machine_id,
-			   ep->os, ep->kernel, ep->agent_version, storage_i64(t, now),
-			   t};
+	const char *p[] = {ep->id,
+			   cred_hash,
+			   ep->hostname,
+			   ep->machine_id,
+			   ep->os,
+			   ep->kernel,
+			   ep->agent_version,
+			   storage_i64(t, now),
+			   t,
+			   ep->breakglass_key[0] ? ep->breakglass_key : NULL};
 	return storage_exec(
 		st,
 		"INSERT INTO endpoints (id, cred_hash, hostname, machine_id, os, kernel,"
-		" agent_version, enrolled_at, last_seen)"
-		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		p, 9, NULL, err, errlen);
+		" agent_version, enrolled_at, last_seen, breakglass_key)"
+		" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		p, 10, NULL, err, errlen);
 }
 
 int storage_enroll(struct storage *st, const char *token_id, const char *token_hash,

@@ -43,7 +43,7 @@
 #define STORAGE_AGENT_MAX 64   /* agent version */
 #define STORAGE_MAX_APPROVALS 10
 #define STORAGE_LIST_MAX 500 /* rows in one list answer */
-#define STORAGE_SCHEMA_VERSION 5
+#define STORAGE_SCHEMA_VERSION 6
 /* PostgreSQL: the channel on which every request leaving "pending" is
  * announced (payload: its id), in the transaction that moves it. */
 #define STORAGE_NOTIFY_CHANNEL "jitsu_hub_requests"
@@ -102,6 +102,9 @@ struct storage_endpoint {
 	char kernel[STORAGE_FACT_MAX + 1];
 	char agent_version[STORAGE_AGENT_MAX + 1];
 	int64_t enrolled_at, last_seen, revoked_at;
+	/* storage_enroll input only: the break-glass key, 64 hex ("": none).
+	 * Reads leave it empty; see storage_breakglass.h. */
+	char breakglass_key[STORAGE_HASH_LEN + 1];
 };
 
 struct storage_decision {

@@ -40,6 +40,7 @@ struct options {
 	const char *target;
 	const char *reason;
 	const char *check_file;
+	int breakglass; /* --break-glass: docs/breakglass.md */
 	char **argv;
 	int argc;
 };
@@ -47,6 +48,8 @@ struct options {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: jitsu [-S socket] [-u user] [-r reason] [--] command [arg ...]\n"
+		   "       jitsu --break-glass -r reason [-S socket] [-u user] [--] command "
+		   "[arg ...]\n"
 		   "       jitsu -l [-S socket]\n"
 		   "       jitsu -C policyfile [-u user] [--] command [arg ...]\n"
 		   "       jitsu --enroll-mfa | --mfa-status [-S socket]\n");
@@ -68,11 +71,9 @@ int client_error_exit(unsigned code)
 static int parse_options(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
-		{"enroll-mfa", no_argument, NULL, 'E'},
-		{"mfa-status", no_argument, NULL, 'M'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+		{"enroll-mfa", no_argument, NULL, 'E'},  {"mfa-status", no_argument, NULL, 'M'},
+		{"break-glass", no_argument, NULL, 'B'}, {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},     {NULL, 0, NULL, 0},
 	};
 	int c, modes = 0;
 	o->socket = getenv("JITSU_SOCKET");
@@ -84,6 +85,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'S': o->socket = optarg; break;
 		case 'u': o->target = optarg; break;
 		case 'r': o->reason = optarg; break;
+		case 'B': o->breakglass = 1; break;
 		case 'C':
 			o->check_file = optarg;
 			o->mode = MODE_CHECK;
@@ -110,6 +112,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 	o->argc = argc - optind;
 	if (modes > 1 || (o->target && !o->target[0]))
 		return -1;
+	if (o->breakglass && (o->mode != MODE_EXEC || !o->reason || !o->reason[0])) {
+		fprintf(stderr, "jitsu: --break-glass needs a reason (-r REASON) and a command\n");
+		return -1;
+	}
 	int wants_command = o->mode == MODE_EXEC || o->mode == MODE_CHECK;
 	return wants_command == (o->argc > 0) ? 0 : -1;
 }
@@ -223,6 +229,7 @@ static int send_request(int sock, const struct options *o)
 	struct proto_exec x = {
 		.target = o->target ? o->target : "",
 		.reason = o->reason ? o->reason : "",
+		.flags = o->breakglass ? PROTO_EXEC_F_BREAKGLASS : 0,
 		.argc = (uint32_t)o->argc,
 		.argv = (const char **)o->argv,
 		.envc = envc,

@@ -14,6 +14,9 @@
  *                                    a new hub user; its token alone on stdout
  *     mfa status [USER]              central MFA: every user's state, or USER's
  *     mfa reset USER                 forget USER's MFA enrollment at the hub
+ *     breakglass respond HOST CHALLENGE
+ *                                    a break-glass response, alone on stdout
+ *                                    (docs/breakglass.md)
  *
  * Options may come anywhere after "hub". Each setting is taken from the
  * first place that has it: the command line, the environment
@@ -54,6 +57,7 @@
 #include <unistd.h>
 
 #include "hubfmt.h"
+#include "jitsu/breakglass.h"
 #include "jitsu/hubclient.h"
 #include "jitsuctl.h"
 
@@ -86,9 +90,10 @@ struct hub_ctx {
 	char url[512];
 	char cacert[PATH_MAX];
 	const struct hub_opts *o;
+	const char *arg2; /* a command's second argument (breakglass respond) */
 };
 
-enum hub_arg { ARG_NONE, ARG_ID, ARG_NAME, ARG_HOST };
+enum hub_arg { ARG_NONE, ARG_ID, ARG_NAME, ARG_HOST, ARG_HOST_CHALLENGE };
 
 struct hub_cmd {
 	const char *word, *sub; /* sub: NULL for a one-word command */
@@ -111,6 +116,8 @@ static int hub_usage(FILE *f)
 		"  admins add NAME --role ROLE      new hub user: admin, approver or auditor\n"
 		"  mfa status [USER]                central MFA state of every user, or USER\n"
 		"  mfa reset USER                   forget USER's MFA enrollment (fleet-wide)\n"
+		"  breakglass respond HOST CHALLENGE\n"
+		"                                   the response code for a break-glass challenge\n"
 		"environment: JITSU_HUB_URL, JITSU_HUB_TOKEN, JITSU_HUB_FINGERPRINT, "
 		"JITSU_HUB_CACERT\n");
 	return f == stdout ? JITSUCTL_EXIT_OK : JITSUCTL_EXIT_USAGE;
@@ -212,25 +219,29 @@ static int parse_options(int argc, char **argv, struct hub_opts *o)
 
 /* The command's word(s) must be followed by exactly its argument. */
 static const struct hub_cmd *find_cmd(const struct hub_cmd *cmds, size_t ncmds, int n, char **w,
-				      const char **arg)
+				      const char **arg, const char **arg2)
 {
 	for (size_t i = 0; n > 0 && i < ncmds; i++) {
 		const struct hub_cmd *c = &cmds[i];
 		if (strcmp(w[0], c->word) != 0 || (c->sub && (n < 2 || strcmp(w[1], c->sub) != 0)))
 			continue;
 		int words = c->sub ? 2 : 1;
-		if (n != words + (c->arg != ARG_NONE))
+		int nargs = c->arg == ARG_NONE ? 0 : c->arg == ARG_HOST_CHALLENGE ? 2 : 1;
+		if (n != words + nargs)
 			continue; /* another entry may take this count */
-		*arg = c->arg != ARG_NONE ? w[words] : NULL;
+		*arg = nargs ? w[words] : NULL;
+		*arg2 = nargs > 1 ? w[words + 1] : NULL;
 		return c;
 	}
 	return NULL;
 }
 
 /* Usage checks that need no hub: options and the argument's shape. */
-static int check_cmd(const struct hub_cmd *c, const struct hub_opts *o, const char *arg)
+static int check_cmd(const struct hub_cmd *c, const struct hub_opts *o, const char *arg,
+		     const char *arg2)
 {
 	const char *bad = NULL;
+	char code[BREAKGLASS_CHALLENGE_CHARS + 1];
 	if (o->given & ~c->allowed)
 		bad = "an option that does not go with this command";
 	else if ((o->given & c->required) != c->required)
@@ -239,8 +250,12 @@ static int check_cmd(const struct hub_cmd *c, const struct hub_opts *o, const ch
 		bad = "ID must be a request id: 16 lowercase hex digits";
 	else if (c->arg == ARG_NAME && !is_name(arg))
 		bad = "NAME must be a user name: [A-Za-z0-9_][A-Za-z0-9_.-]{0,63}";
-	else if (c->arg == ARG_HOST && !is_host(arg))
+	else if ((c->arg == ARG_HOST || c->arg == ARG_HOST_CHALLENGE) && !is_host(arg))
 		bad = "HOST must be a hostname or an endpoint id";
+	else if (c->arg == ARG_HOST_CHALLENGE &&
+		 (!arg2 ||
+		  breakglass_parse(arg2, strlen(arg2), BREAKGLASS_CHALLENGE_CHARS, code) < 0))
+		bad = "CHALLENGE must be the 8-character code jitsu showed (as ABCD-EFGH)";
 	else if (o->role && !is_role(o->role))
 		bad = "--role must be admin, approver or auditor";
 	else if (o->why && (!o->why[0] || strlen(o->why) > HUB_TEXT_MAX))
@@ -797,6 +812,42 @@ static int cmd_mfa_reset(struct hub_ctx *x, const char *arg)
 	return r;
 }
 
+/* The response to a break-glass challenge, alone on stdout; the details,
+ * for the admin reading it over the phone, on stderr. */
+static int cmd_breakglass_respond(struct hub_ctx *x, const char *arg)
+{
+	char code[BREAKGLASS_CHALLENGE_CHARS + 1], resp[BREAKGLASS_RESPONSE_CHARS + 1];
+	char shown[BREAKGLASS_GROUPED_MAX], asked[BREAKGLASS_GROUPED_MAX], name[256], until[64];
+	json_t *ans = NULL;
+	breakglass_parse(x->arg2, strlen(x->arg2), BREAKGLASS_CHALLENGE_CHARS, code);
+	if (hub_call(x, "POST", "/api/v1/breakglass/respond",
+		     json_pack("{s:s,s:s}", "endpoint", arg, "challenge", code), 200, &ans) < 0)
+		return JITSUCTL_EXIT_FAIL;
+	const char *r = jstr(ans, "response"), *id = jstr(ans, "endpoint_id");
+	int rc = JITSUCTL_EXIT_OK;
+	if (!r || !id || !is_id(id) ||
+	    breakglass_parse(r, strlen(r), BREAKGLASS_RESPONSE_CHARS, resp) < 0 ||
+	    breakglass_group(resp, shown, sizeof shown) < 0) {
+		rc = malformed();
+	} else if (x->o->json) {
+		rc = print_json(ans);
+	} else {
+		hubfmt_escape(jstr(ans, "hostname"), name, sizeof name - 1);
+		hubfmt_time(jint(ans, "valid_until"), until, sizeof until);
+		breakglass_group(code, asked, sizeof asked);
+		puts(shown);
+		rc = fflush(stdout) == 0 ? JITSUCTL_EXIT_OK : JITSUCTL_EXIT_FAIL;
+		fprintf(stderr,
+			"jitsuctl: break-glass response for endpoint %s (%s), challenge %s; "
+			"valid until %s; read it to the user\n",
+			id, name, asked, until);
+	}
+	explicit_bzero(resp, sizeof resp);
+	explicit_bzero(shown, sizeof shown);
+	json_decref(ans);
+	return rc;
+}
+
 static const struct hub_cmd hub_cmds[] = {
 	{"token", "create", ARG_NONE, OPT_EXPIRES, 0, cmd_token_create},
 	{"endpoints", NULL, ARG_NONE, 0, 0, cmd_endpoints},
@@ -808,22 +859,24 @@ static const struct hub_cmd hub_cmds[] = {
 	{"mfa", "status", ARG_NONE, 0, 0, cmd_mfa_status},
 	{"mfa", "status", ARG_NAME, 0, 0, cmd_mfa_status},
 	{"mfa", "reset", ARG_NAME, 0, 0, cmd_mfa_reset},
+	{"breakglass", "respond", ARG_HOST_CHALLENGE, 0, 0, cmd_breakglass_respond},
 };
 
 int jitsuctl_hub_main(int argc, char **argv, const char *statedir)
 {
 	struct hub_opts o = {0};
 	struct hub_ctx x = {.o = &o};
-	const char *arg = NULL;
+	const char *arg = NULL, *arg2 = NULL;
 	int r = parse_options(argc, argv, &o);
 	if (r != 0)
 		return r == -2 ? JITSUCTL_EXIT_USAGE : hub_usage(r > 0 ? stdout : stderr);
 	const struct hub_cmd *cmd = find_cmd(hub_cmds, sizeof hub_cmds / sizeof hub_cmds[0],
-					     argc - optind, argv + optind, &arg);
+					     argc - optind, argv + optind, &arg, &arg2);
 	if (!cmd)
 		return hub_usage(stderr);
-	if (check_cmd(cmd, &o, arg) < 0)
+	if (check_cmd(cmd, &o, arg, arg2) < 0)
 		return JITSUCTL_EXIT_USAGE;
+	x.arg2 = arg2;
 	r = setup(&x, &o);
 	if (r == JITSUCTL_EXIT_OK)
 		r = cmd->run(&x, arg);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "hublink.h"
+#include "jitsu/breakglass.h"
 
 #define HUBLINK_FILE "hub.conf"
 
@@ -163,11 +164,28 @@ int hublink_enroll(const char *statedir, const char *url, const char *token,
 		snprintf(err, errlen, "hub sent a malformed enrollment answer");
 		r = -EPROTO;
 	}
+	/* The break-glass key (docs/breakglass.md): a hub too old to issue
+	 * one leaves it out, and break-glass then refuses on this machine. */
+	char bgkey[BREAKGLASS_KEY_HEX + 1] = "";
+	uint8_t raw[BREAKGLASS_KEY_LEN];
+	if (r == 0 && json_object_get(answer, "breakglass_key") &&
+	    (hublink_copy_field(answer, "breakglass_key", bgkey, sizeof bgkey) ||
+	     breakglass_key_from_hex(bgkey, raw) < 0)) {
+		snprintf(err, errlen, "hub sent a malformed break-glass key");
+		r = -EPROTO;
+	}
+	explicit_bzero(raw, sizeof raw);
 	json_decref(answer);
-	if (r < 0)
+	if (r < 0) {
+		explicit_bzero(bgkey, sizeof bgkey);
 		return r;
+	}
 	json_t *conf = json_pack("{s:s,s:s,s:s,s:s}", "url", l.url, "fingerprint", l.fingerprint,
 				 "endpoint_id", l.endpoint_id, "credential", l.credential);
+	int has_key = bgkey[0] != 0;
+	if (conf && has_key)
+		json_object_set_new(conf, "breakglass_key", json_string(bgkey));
+	explicit_bzero(bgkey, sizeof bgkey);
 	char *text = conf ? json_dumps(conf, JSON_INDENT(2)) : NULL;
 	json_decref(conf);
 	r = text ? save(statedir, text, err, errlen) : -ENOMEM;
@@ -178,5 +196,8 @@ int hublink_enroll(const char *statedir, const char *url, const char *token,
 	if (r == 0)
 		printf("enrolled: endpoint %s at %s (hub %s)\n", l.endpoint_id, base,
 		       l.fingerprint);
+	if (r == 0 && !has_key)
+		printf("note: the hub issued no break-glass key: break-glass is unavailable "
+		       "here\n");
 	return r;
 }

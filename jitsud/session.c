@@ -38,6 +38,7 @@
 #include "jitsu/proto.h"
 #include "jitsu/resolve.h"
 #include "approval.h"
+#include "breakglass.h"
 #include "challenge.h"
 #include "jitsud.h"
 #include "session.h"
@@ -215,8 +216,17 @@ static int check_requirements(struct session *s)
 			       "a reason is required for %s: use jitsu -r REASON", s->bin.path);
 		return -1;
 	}
-	if ((d->reqs & POLICY_REQ_MFA) && challenge_mfa(s) < 0)
+	/* Break-glass (breakglass.c) may stand in for the hub only: for its
+	 * approval, and for MFA when the hub verifies it (fleet mode). MFA
+	 * verified on this machine is still asked. */
+	int bg = breakglass_asked(s);
+	if (bg && breakglass_admit(s) < 0)
 		return -1;
+	int hub_mfa = (d->reqs & POLICY_REQ_MFA) && breakglass_fleet(s);
+	if ((d->reqs & POLICY_REQ_MFA) && !(bg && hub_mfa) && challenge_mfa(s) < 0)
+		return -1;
+	if (bg && ((d->reqs & POLICY_REQ_APPROVAL) || hub_mfa))
+		return breakglass_require(s);
 	if ((d->reqs & POLICY_REQ_APPROVAL) && approval_require(s) < 0)
 		return -1;
 	return 0;
@@ -275,7 +285,13 @@ void session_notice(struct session *s, const char *fmt, ...)
 
 int session_ask(struct session *s, const char *prompt, int echo, char *buf, size_t len)
 {
-	struct timeval tv = {SESSION_ANSWER_TIMEOUT, 0};
+	return session_ask_within(s, prompt, echo, buf, len, SESSION_ANSWER_TIMEOUT);
+}
+
+int session_ask_within(struct session *s, const char *prompt, int echo, char *buf, size_t len,
+		       unsigned secs)
+{
+	struct timeval tv = {(time_t)secs, 0};
 	struct proto_msg m;
 	char *ans = NULL;
 	int r = -1;
@@ -283,7 +299,7 @@ int session_ask(struct session *s, const char *prompt, int echo, char *buf, size
 	if (proto_send_u32_str(s->sock, PROTO_PROMPT, echo ? 1 : 0, prompt) < 0)
 		return -1;
 	setsockopt(s->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	if (proto_recv_until(s->sock, &m, 0, proto_deadline(SESSION_ANSWER_TIMEOUT)) < 0) {
+	if (proto_recv_until(s->sock, &m, 0, proto_deadline(secs)) < 0) {
 		/* Gone (or too slow) while its terminal had echo off: put it back. */
 		session_restore_tty(s);
 		return -1;
@@ -553,6 +569,8 @@ static void handle_exec(struct session *s, struct proto_msg *m, int sigfd)
 	decide(s);
 	if (s->decision.action != POLICY_PERMIT) {
 		trail_decision(s, NULL);
+		if (breakglass_asked(s))
+			breakglass_refused_deny(s);
 		s->stage = STAGE_FINAL;
 		session_refuse(s, PROTO_E_DENIED, "%s@%s may not run %s as %s", s->peer.user,
 			       s->ctx->hostname, s->bin.path, s->target.user);

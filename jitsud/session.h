@@ -88,6 +88,10 @@ void session_notice(struct session *s, const char *fmt, ...) __attribute__((form
  */
 int session_ask(struct session *s, const char *prompt, int echo, char *buf, size_t len);
 
+/* As session_ask, waiting up to secs seconds for the answer. */
+int session_ask_within(struct session *s, const char *prompt, int echo, char *buf, size_t len,
+		       unsigned secs);
+
 /* The user's terminal mode as it was when the request came, if known. */
 void session_restore_tty(struct session *s);
 

@@ -363,6 +363,10 @@ int proto_exec_encode(struct proto_buf *b, const struct proto_exec *e)
 		b->err = -E2BIG;
 		return b->err;
 	}
+	if (e->flags & ~PROTO_EXEC_F_KNOWN) {
+		b->err = -EINVAL;
+		return b->err;
+	}
 	proto_put_u32(b, e->flags);
 	proto_put_str(b, e->target ? e->target : "");
 	proto_put_str(b, e->reason ? e->reason : "");
@@ -423,7 +427,8 @@ int proto_exec_decode(const void *payload, size_t len, struct proto_exec *e)
 
 	memset(e, 0, sizeof *e);
 	proto_reader_init(&r, payload, len);
-	if (proto_get_u32(&r, &e->flags) < 0 || proto_get_str(&r, PROTO_MAX_SHORT, &target) < 0 ||
+	if (proto_get_u32(&r, &e->flags) < 0 || (e->flags & ~PROTO_EXEC_F_KNOWN) ||
+	    proto_get_str(&r, PROTO_MAX_SHORT, &target) < 0 ||
 	    proto_get_str(&r, PROTO_MAX_SHORT, &reason) < 0) {
 		err = r.err == -ENOMEM ? -ENOMEM : -EBADMSG;
 		goto fail;

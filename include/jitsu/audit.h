@@ -55,8 +55,9 @@
 #define AUDIT_EV_MFA_FAIL "mfa_fail"
 #define AUDIT_EV_MFA_LOCKOUT "mfa_lockout"
 #define AUDIT_EV_APPROVAL "approval"
-#define AUDIT_EV_START "start" /* pid */
-#define AUDIT_EV_EXIT "exit"   /* status or signal, duration_us */
+#define AUDIT_EV_BREAKGLASS "breakglass" /* outcome granted or refused: docs/breakglass.md */
+#define AUDIT_EV_START "start"           /* pid */
+#define AUDIT_EV_EXIT "exit"             /* status or signal, duration_us */
 #define AUDIT_EV_RELOAD "policy_reload"
 #define AUDIT_EV_DAEMON_START "daemon_start"
 #define AUDIT_EV_DAEMON_STOP "daemon_stop"

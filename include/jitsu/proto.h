@@ -67,7 +67,11 @@ enum proto_err {
 	PROTO_E_BUSY = 7,     /* too many connections, or shutting down */
 };
 
-#define PROTO_EXEC_F_LIST 0x1u   /* reserved */
+#define PROTO_EXEC_F_LIST 0x1u       /* reserved */
+#define PROTO_EXEC_F_BREAKGLASS 0x2u /* break-glass elevation (docs/breakglass.md) */
+/* The flag bits a PROTO_REQ_EXEC may carry; any other bit is refused, so a
+ * request never means more than this daemon understands. */
+#define PROTO_EXEC_F_KNOWN PROTO_EXEC_F_BREAKGLASS
 #define PROTO_ENROLL_F_ANSI 0x1u /* draw the QR code with explicit colours */
 
 /* A decoded PROTO_REQ_EXEC. Pointers point into the decoder's buffer. */

@@ -18,6 +18,7 @@
 
 #include "notify.h"
 #include "storage.h"
+#include "storage_breakglass.h"
 #include "storage_impl.h"
 
 static int use_pg;
@@ -48,7 +49,8 @@ static int setup(void **state)
 		snprintf(url, sizeof url, "%s", u);
 		assert_int_equal(storage_pg_driver.open(&conn, url, err, sizeof err), SDB_OK);
 		assert_int_equal(storage_pg_driver.exec(conn,
-							"DROP TABLE IF EXISTS decisions, requests,"
+							"DROP TABLE IF EXISTS breakglass_responses,"
+							" decisions, requests,"
 							" endpoints, enrollment_tokens, api_tokens,"
 							" users, schema_version, mfa_users",
 							NULL, 0, NULL, err, sizeof err),
@@ -266,6 +268,57 @@ static int decide(struct storage *st, const char *id, const char *who, int appro
 {
 	return storage_request_decide(st, id, who, approve, approve ? "" : "no", now, NULL, err,
 				      sizeof err);
+}
+
+/* Break-glass: the key stored at enrollment (or none), lookup by
+ * hostname, and the response log. */
+static void test_breakglass(void **state)
+{
+	struct storage *st = *state;
+	struct storage_endpoint ep;
+	char hex[STORAGE_HASH_LEN + 1], ids[2][STORAGE_ID_LEN + 1];
+	size_t n = 0;
+
+	make_endpoint(&ep, "a000000000000001");
+	snprintf(ep.breakglass_key, sizeof ep.breakglass_key, "%s", HASH_B);
+	assert_int_equal(storage_enroll_token_add(st, "e000000000000001", HASH_A, "root", NOW,
+						  NOW + 60, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(
+		storage_enroll(st, "e000000000000001", HASH_A, &ep, HASH_C, NOW, err, sizeof err),
+		STORAGE_OK);
+	enroll(st, "e000000000000002", "b000000000000001"); /* no key */
+	enroll(st, "e000000000000003", "c000000000000001");
+
+	assert_int_equal(storage_breakglass_key(st, "a000000000000001", hex, err, sizeof err),
+			 STORAGE_OK);
+	assert_string_equal(hex, HASH_B);
+	assert_int_equal(storage_breakglass_key(st, "b000000000000001", hex, err, sizeof err),
+			 STORAGE_OK);
+	assert_string_equal(hex, "");
+	assert_int_equal(storage_breakglass_key(st, "a0000000000000ff", hex, err, sizeof err),
+			 STORAGE_E_NOT_FOUND);
+	/* Reads never carry the key. */
+	assert_int_equal(storage_endpoint_get(st, "a000000000000001", &ep, err, sizeof err),
+			 STORAGE_OK);
+	assert_string_equal(ep.breakglass_key, "");
+
+	/* make_endpoint names them all alike: at most 2 ids, the count of all. */
+	assert_int_equal(storage_endpoint_ids_by_host(st, ep.hostname, ids, 2, &n, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(n, 3);
+	assert_string_equal(ids[0], "a000000000000001");
+	assert_string_equal(ids[1], "b000000000000001");
+	assert_int_equal(storage_endpoint_ids_by_host(st, "nowhere", ids, 2, &n, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(n, 0);
+
+	assert_int_equal(storage_breakglass_log(st, "a000000000000001", "root", "ABCD0123",
+						NOW / 300, NOW, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(storage_breakglass_log(st, "a0000000000000ff", "root", "ABCD0123",
+						NOW / 300, NOW, err, sizeof err),
+			 STORAGE_E_EXISTS); /* the foreign key */
 }
 
 static void test_request_approve_n_of_m(void **state)
@@ -625,6 +678,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_bad_url),
 		cmocka_unit_test_setup_teardown(test_users_tokens, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enrollment, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_breakglass, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_approve_n_of_m, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_deny_cancel_expire, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_list_and_revoke, setup, teardown),

@@ -202,6 +202,8 @@ BAD_EXEC = {
     "string-past-end": rp.frame(rp.REQ_EXEC, rp.u32(0) + rp.u32(0x7FFFFFFF) + b"abc"),
     "no-winsize": rp.frame(rp.REQ_EXEC, rp.exec_payload(["true"])[:-4]),
     "trailing-byte": _exec(trailer=b"\0"),
+    "unknown-flag": _exec(flags=0x100),
+    "reserved-list-flag": _exec(flags=1),
     "whole-mib-of-garbage": rp.frame(rp.REQ_EXEC, b"\xff" * rp.MAX_PAYLOAD),
 }
 

@@ -797,6 +797,38 @@ static void eval_last_match_wins(void **state)
 	policy_free(p);
 }
 
+/* The deciding rule carries nobreakglass to jitsud (jitsud/breakglass.c):
+ * only the last match counts, and the option is not a requirement bit. */
+static void eval_nobreakglass_from_the_deciding_rule(void **state)
+{
+	struct policy *p =
+		parse("permit approval nobreakglass alice\n"
+		      "permit approval alice cmd /usr/bin/apt\n"
+		      "permit approval nobreakglass alice cmd /usr/bin/apt args update\n");
+	struct policy_request req = request();
+	struct policy_decision d = eval(p, &req);
+
+	assert_ptr_equal(d.rule, &p->rules[1]);
+	assert_false(d.rule->nobreakglass);
+	assert_int_equal(d.reqs, POLICY_REQ_APPROVAL);
+	static const char *const args[] = {"update"};
+	req.args = args;
+	req.nargs = 1;
+	d = eval(p, &req);
+	assert_ptr_equal(d.rule, &p->rules[2]);
+	assert_true(d.rule->nobreakglass);
+	assert_int_equal(d.reqs, POLICY_REQ_APPROVAL);
+	req.cmd = "/bin/ls";
+	req.nargs = 0;
+	d = eval(p, &req);
+	assert_ptr_equal(d.rule, &p->rules[0]);
+	assert_true(d.rule->nobreakglass);
+	policy_free(p);
+	/* Only on permit rules; and once. */
+	expect_error("deny nobreakglass alice\n", 1, "makes no sense with deny");
+	expect_error("permit nobreakglass nobreakglass alice\n", 1, "duplicate option");
+}
+
 static void eval_group_rules(void **state)
 {
 	struct policy *p = parse("permit reason :wheel\n");
@@ -1288,6 +1320,7 @@ int main(void)
 		cmocka_unit_test(parse_records_sha256),
 		cmocka_unit_test(eval_no_match_denies),
 		cmocka_unit_test(eval_last_match_wins),
+		cmocka_unit_test(eval_nobreakglass_from_the_deciding_rule),
 		cmocka_unit_test(eval_group_rules),
 		cmocka_unit_test(eval_target),
 		cmocka_unit_test(eval_exact_args),
