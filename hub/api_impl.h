@@ -71,6 +71,16 @@ void api_h_ep_request_create(struct call *c);
 void api_h_ep_request_get(struct call *c);
 void api_h_ep_request_cancel(struct call *c);
 
+/* handlers: api_policy.c */
+void api_h_policy_push(struct call *c);
+void api_h_policy_rollback(struct call *c);
+void api_h_policy_get(struct call *c);
+void api_h_policy_history(struct call *c);
+void api_h_endpoint_group_get(struct call *c);
+void api_h_endpoint_group_set(struct call *c);
+void api_h_endpoint_group_clear(struct call *c);
+void api_h_ep_policy(struct call *c);
+
 /* schemas, for the route table */
 extern const struct jsonv_field api_schema_enroll[];
 extern const size_t api_schema_enroll_n;
@@ -86,5 +96,12 @@ extern const struct jsonv_field api_schema_heartbeat[];
 extern const size_t api_schema_heartbeat_n;
 extern const struct jsonv_field api_schema_request[];
 extern const size_t api_schema_request_n;
+
+extern const struct jsonv_field api_schema_policy_push[];
+extern const size_t api_schema_policy_push_n;
+extern const struct jsonv_field api_schema_policy_rollback[];
+extern const size_t api_schema_policy_rollback_n;
+extern const struct jsonv_field api_schema_policy_group[];
+extern const size_t api_schema_policy_group_n;
 
 #endif

@@ -109,6 +109,31 @@ static const char *const migration_2_pg[] = {
 	NULL,
 };
 
+/*
+ * Central policy (storage_policy.c): append-only versions per group, and
+ * each endpoint's one group. rollback_of names the version a rollback
+ * repeats.
+ */
+static const char *const migration_4[] = {
+	"CREATE TABLE policy_versions ("
+	" group_name TEXT NOT NULL,"
+	" version BIGINT NOT NULL CHECK (version >= 1),"
+	" text TEXT NOT NULL,"
+	" sha256 TEXT NOT NULL,"
+	" pushed_by TEXT NOT NULL,"
+	" pushed_at BIGINT NOT NULL,"
+	" rollback_of BIGINT,"
+	" message TEXT NOT NULL,"
+	" PRIMARY KEY (group_name, version))",
+
+	"CREATE TABLE endpoint_policy_groups ("
+	" endpoint_id TEXT PRIMARY KEY REFERENCES endpoints (id),"
+	" group_name TEXT NOT NULL,"
+	" assigned_at BIGINT NOT NULL,"
+	" assigned_by TEXT NOT NULL)",
+	NULL,
+};
+
 static const struct {
 	int version;
 	const char *const *sql;    /* both backends; NULL: none */
@@ -116,6 +141,7 @@ static const struct {
 } migrations[] = {
 	{1, migration_1, NULL},
 	{2, NULL, migration_2_pg},
+	{4, migration_4, NULL},
 };
 
 /* ---- helpers shared with storage_request.c ---- */

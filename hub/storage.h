@@ -43,7 +43,7 @@
 #define STORAGE_AGENT_MAX 64   /* agent version */
 #define STORAGE_MAX_APPROVALS 10
 #define STORAGE_LIST_MAX 500 /* rows in one list answer */
-#define STORAGE_SCHEMA_VERSION 2
+#define STORAGE_SCHEMA_VERSION 4
 /* PostgreSQL: the channel on which every request leaving "pending" is
  * announced (payload: its id), in the transaction that moves it. */
 #define STORAGE_NOTIFY_CHANNEL "jitsu_hub_requests"

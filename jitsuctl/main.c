@@ -37,7 +37,7 @@ static int usage(FILE *f)
 		"  -d STATEDIR  state directory (default %s)\n"
 		"hub commands (also as jitsuctl hub ...): token create, endpoints, endpoint "
 		"revoke,\n"
-		"  requests, approve, deny, admins add\n"
+		"  requests, approve, deny, admins add, policy, endpoint tag|untag\n"
 		"commands:\n",
 		JITSUCTL_STATEDIR);
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
@@ -47,8 +47,8 @@ static int usage(FILE *f)
 
 /* The hub's commands also stand at the top level, as in
  * `jitsuctl --hub URL approve ID`: they run as `jitsuctl hub ...`. */
-static const char *const hub_words[] = {"token",   "endpoints", "endpoint", "requests",
-					"approve", "deny",      "admins"};
+static const char *const hub_words[] = {"token", "endpoints", "endpoint", "requests",
+					"approve", "deny",   "admins",   "policy"};
 
 #define MAX_HUB_OPTS 8
 

@@ -49,6 +49,7 @@ static int setup(void **state)
 		assert_int_equal(storage_pg_driver.open(&conn, url, err, sizeof err), SDB_OK);
 		assert_int_equal(storage_pg_driver.exec(conn,
 							"DROP TABLE IF EXISTS decisions, requests,"
+							" policy_versions, endpoint_policy_groups,"
 							" endpoints, enrollment_tokens, api_tokens,"
 							" users, schema_version",
 							NULL, 0, NULL, err, sizeof err),
