@@ -249,6 +249,8 @@ int policysync_reaped(struct policysync *s, pid_t pid, int status)
 	if (pid <= 0 || pid != s->pid)
 		return 0;
 	s->pid = 0;
+	if (!WIFEXITED(status))
+		log_err("policy fetch: the fetching process died of signal %d", WTERMSIG(status));
 	if (s->again)
 		policysync_start(s);
 	return WIFEXITED(status) && WEXITSTATUS(status) == FETCH_CHANGED ? 2 : 1;

@@ -1,0 +1,282 @@
+"""Central policy through jitsu-hub end to end, on SQLite and on PostgreSQL:
+an admin pushes versions with `jitsuctl policy`, tags an endpoint into a
+group, and a real enrolled jitsud fetches, caches and enforces them.
+
+Synchronisation: jitsud fetches on SIGHUP; each test then polls the audit
+trail for the policy_reload record that names the version it waits for (or
+jitsud's log for the failed fetch), never a fixed sleep.
+"""
+import os
+import re
+import signal
+import stat
+import subprocess
+import time
+
+import pytest
+
+from conftest import JITSUD, jitsu, policy_text
+from hubflow_hub import Ctl, FlowHub, audit_records, enroll, pgcluster
+
+LOCAL = """
+permit {alice} cmd /usr/bin/true
+"""
+V_ID = """# ops: id only
+permit {alice} cmd /usr/bin/id
+"""
+V_TRUE = """# ops: true only
+permit {alice} cmd /usr/bin/true
+deny {alice} cmd /usr/bin/id
+"""
+
+
+@pytest.fixture(scope="module")
+def pg_cluster():
+    if not pgcluster.available():
+        pytest.skip("PostgreSQL server binaries are not installed")
+    cluster = pgcluster.Cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def hub(request, workdir):
+    db = None
+    if request.param == "postgresql":
+        db = request.getfixturevalue("pg_cluster").create_db()
+    h = FlowHub(os.path.join(workdir, "hub"), db).start()
+    try:
+        yield h
+    finally:
+        h.stop()
+
+
+@pytest.fixture
+def ctl(hub, workdir):
+    return Ctl(hub, workdir)
+
+
+class Endpoint:
+    """An enrolled, running jitsud with the LOCAL file."""
+
+    def __init__(self, hub, ctl, daemon, users, out, workdir):
+        self.hub, self.ctl, self.daemon, self.users = hub, ctl, daemon, users
+        self.workdir = workdir
+        self.id = re.search(r"enrolled: endpoint ([0-9a-f]{16})", out).group(1)
+
+    def push(self, text, *extra):
+        path = os.path.join(self.workdir, "push.conf")
+        with open(path, "w") as f:
+            f.write(policy_text(text))
+        return self.ctl.run("policy", "push", "--group", "ops", *extra, path)
+
+    def run(self, *args):
+        return jitsu(self.users["alice"], list(args), self.daemon)
+
+    def reloads(self):
+        return [r for r in audit_records(self.daemon.state) if r["event"] == "policy_reload"]
+
+    def fetch(self, version, timeout=20):
+        """SIGHUP (a fetch), then waits for the policy_reload naming version."""
+        seen = len([r for r in self.reloads() if r.get("policy_version") == version])
+        self.daemon.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while True:
+            got = [r for r in self.reloads() if r.get("policy_version") == version]
+            if len(got) > seen:
+                return got[-1]
+            assert time.monotonic() < deadline, "no reload to %s; log:\n%s" % (
+                version, self.daemon.read_log()[-3000:])
+            self.drain_notify()
+            time.sleep(0.05)
+
+    def drain_notify(self):
+        """Reads the sd_notify datagrams every reload sends (RELOADING=1,
+        READY=1), as systemd would: a full queue would block jitsud."""
+        self.daemon.notify.setblocking(False)
+        try:
+            while True:
+                self.daemon.notify.recv(4096)
+        except BlockingIOError:
+            pass
+
+    def decisions(self):
+        return [r for r in audit_records(self.daemon.state) if r["event"] == "decision"]
+
+    def wait_log(self, text, timeout=20):
+        deadline = time.monotonic() + timeout
+        while text not in self.daemon.read_log():
+            assert time.monotonic() < deadline, "no %r in the log:\n%s" % (
+                text, self.daemon.read_log()[-3000:])
+            self.drain_notify()
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def ep(hub, ctl, users, daemon_factory, workdir):
+    d = daemon_factory(LOCAL, start=False)
+    r = enroll(hub, d.state, ctl.enrollment_token())
+    assert r.returncode == 0, r.stderr
+    d.start()
+    return Endpoint(hub, ctl, d, users, r.stdout, workdir)
+
+
+def assert_permits(ep, cmd, version):
+    r = ep.run(cmd)
+    assert r.returncode == 0, (cmd, r.stderr)
+    d = ep.decisions()[-1]
+    assert d["decision"] == "permit" and d["policy_version"] == version, d
+    return d
+
+
+def assert_denies(ep, cmd, version):
+    r = ep.run(cmd)
+    assert r.returncode == 1 and b"may not run" in r.stderr, r.stderr
+    d = ep.decisions()[-1]
+    assert d["decision"] == "deny" and d["policy_version"] == version, d
+    return d
+
+
+# ---- 1. push, fetch, enforce ----
+
+def test_push_fetch_enforce(ep):
+    # Before any group the local file is enforced, and says so.
+    assert_permits(ep, "true", "local")
+    assert_denies(ep, "id", "local")
+    r = ep.push(V_ID, "--message", "id only")
+    assert r.returncode == 0, r.stderr
+    assert re.fullmatch(r"group ops: version 1 pushed \(sha256 [0-9a-f]{12}\)\n", r.stdout)
+    r = ep.ctl.run("endpoint", "tag", ep.id, "ops")
+    assert r.returncode == 0 and r.stdout == "endpoint %s: policy group ops\n" % ep.id, r
+    rl = ep.fetch("hub:ops:1")
+    assert rl["result"] == "ok" and rl["policy"] == "hub:ops:1"
+    d = assert_permits(ep, "id", "hub:ops:1")
+    assert d["rule"] == "hub:ops:1:2", d
+    # The local file permits true; it is ignored now.
+    assert_denies(ep, "true", "hub:ops:1")
+    listed = ep.run("-l")
+    assert listed.returncode == 0
+    assert listed.stdout.decode().splitlines() == [
+        "hub:ops:1:2: permit %s cmd /usr/bin/id" % ep.users["alice"]], listed.stdout
+    # The cache: root-only, atomic (no temporary file left).
+    st = os.stat(os.path.join(ep.daemon.state, "policy.cache"))
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (0, 0o600)
+    assert not os.path.exists(os.path.join(ep.daemon.state, "policy.cache.new"))
+    assert "enforcing the hub's policy hub:ops:1" in ep.daemon.read_log()
+    # jitsud -t reports what is enforced.
+    r = subprocess.run([JITSUD, "-t", "-c", ep.daemon.policy, "-d", ep.daemon.state],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "hub:ops:1: OK, 1 rules (cached from the hub" in r.stdout, r
+
+
+# ---- 2. rollback, untag ----
+
+def test_rollback_and_untag(ep):
+    assert ep.push(V_ID).returncode == 0
+    assert ep.ctl.run("endpoint", "tag", ep.id, "ops").returncode == 0
+    ep.fetch("hub:ops:1")
+    assert ep.push(V_TRUE).returncode == 0
+    ep.fetch("hub:ops:2")
+    assert_permits(ep, "true", "hub:ops:2")
+    d = assert_denies(ep, "id", "hub:ops:2")
+    assert d["rule"] == "hub:ops:2:3"
+    r = ep.ctl.run("policy", "rollback", "--group", "ops", "1", "--message", "back")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("group ops: version 3 created with the text of version 1 ")
+    ep.fetch("hub:ops:3")
+    assert_permits(ep, "id", "hub:ops:3")
+    assert_denies(ep, "true", "hub:ops:3")
+    # Out of the group: the local file again.
+    r = ep.ctl.run("endpoint", "untag", ep.id)
+    assert r.returncode == 0 and r.stdout == "endpoint %s: no policy group\n" % ep.id
+    ep.fetch("local")
+    assert_permits(ep, "true", "local")
+    assert_denies(ep, "id", "local")
+
+
+# ---- 3. the hub down ----
+
+def test_hub_down_keeps_the_cached_policy(ep):
+    assert ep.push(V_ID).returncode == 0
+    assert ep.ctl.run("endpoint", "tag", ep.id, "ops").returncode == 0
+    ep.fetch("hub:ops:1")
+    assert ep.hub.stop() == 0
+    ep.daemon.proc.send_signal(signal.SIGHUP)
+    ep.wait_log("policy fetch from the hub failed")
+    assert_permits(ep, "id", "hub:ops:1")
+    assert_denies(ep, "true", "hub:ops:1")
+    # A restart with the hub still down enforces the cache from the start.
+    ep.daemon.stop()
+    ep.daemon.start()
+    start = [r for r in audit_records(ep.daemon.state) if r["event"] == "daemon_start"][-1]
+    assert start["policy_version"] == "hub:ops:1" and start["policy"] == "hub:ops:1", start
+    assert_permits(ep, "id", "hub:ops:1")
+    assert_denies(ep, "true", "hub:ops:1")
+    # An altered cache is not trusted, nor is the more permissive local
+    # file used instead: nothing is permitted until the hub answers.
+    ep.daemon.stop()
+    cache = os.path.join(ep.daemon.state, "policy.cache")
+    with open(cache) as f:
+        doc = f.read()
+    with open(cache, "w") as f:
+        f.write(doc.replace("/usr/bin/id", "/usr/bin/ls"))
+    ep.daemon.start()
+    assert "denying every request" in ep.daemon.read_log()
+    assert_denies(ep, "true", "none")
+    assert_denies(ep, "id", "none")
+    # The hub back: the next fetch restores the group's policy.
+    ep.hub.start()
+    ep.fetch("hub:ops:1")
+    assert_permits(ep, "id", "hub:ops:1")
+
+
+# ---- 4. an invalid push ----
+
+def test_invalid_push_refused_with_lines(ep):
+    assert ep.push(V_ID).returncode == 0
+    r = ep.push("permit {alice} cmd /usr/bin/id\npermit {alice} bogus\n\ndeny\n")
+    assert r.returncode == 1, r
+    path = os.path.join(ep.workdir, "push.conf")
+    lines = r.stderr.splitlines()
+    assert len(lines) == 3, lines
+    assert lines[0].startswith(path + ":2: ") and lines[1].startswith(path + ":4: "), lines
+    assert lines[2] == ("jitsuctl: the hub refused the policy (2 errors); "
+                        "the current version is unchanged")
+    hist = ep.ctl.json("policy", "history", "--group", "ops")["versions"]
+    assert [v["version"] for v in hist] == [1]
+    shown = ep.ctl.run("policy", "show", "--group", "ops")
+    assert shown.returncode == 0 and shown.stdout == policy_text(V_ID)
+
+
+# ---- 5. history, show, diff ----
+
+def test_history_show_diff(ep, workdir):
+    assert ep.push(V_ID, "--message", "first one").returncode == 0
+    assert ep.push(V_TRUE).returncode == 0
+    r = ep.ctl.run("policy", "history", "--group", "ops")
+    assert r.returncode == 0, r.stderr
+    rows = r.stdout.splitlines()
+    assert rows[0].split() == ["VERSION", "PUSHED", "BY", "SHA256", "ROLLBACK", "OF", "MESSAGE"]
+    assert [row.split()[0] for row in rows[1:]] == ["2", "1"]
+    assert rows[2].rstrip().endswith("first one") and " admin " in rows[2]
+    assert ep.ctl.run("policy", "show", "--group", "ops", "1").stdout == policy_text(V_ID)
+    assert ep.ctl.run("policy", "show", "--group", "ops").stdout == policy_text(V_TRUE)
+    # The diff is diff -u's, labels aside.
+    a, b = os.path.join(workdir, "a"), os.path.join(workdir, "b")
+    for path, text in ((a, V_ID), (b, V_TRUE)):
+        with open(path, "w") as f:
+            f.write(policy_text(text))
+    want = subprocess.run(["diff", "-u", "--label", "ops:1", "--label", "ops:2", a, b],
+                          capture_output=True, text=True).stdout
+    r = ep.ctl.run("policy", "diff", "--group", "ops", "1", "2")
+    assert r.returncode == 0 and r.stdout == want and want.startswith("--- ops:1\n"), r
+    assert ep.ctl.run("policy", "diff", "--group", "ops", "2", "2").stdout == ""
+    # Refusals: no such version, no group, a bad version word.
+    r = ep.ctl.run("policy", "show", "--group", "ops", "7")
+    assert r.returncode == 1 and "not_found" in r.stderr
+    r = ep.ctl.run("policy", "history")
+    assert r.returncode == 2 and "--group G is required" in r.stderr
+    r = ep.ctl.run("policy", "diff", "--group", "ops", "1", "x")
+    assert r.returncode == 2
