@@ -4,6 +4,7 @@
  * rules are in storage.h.
  */
 #include "storage_impl.h"
+#include "storage_policy.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -673,9 +674,32 @@ static int endpoint_insert(struct storage *st, const struct storage_endpoint *ep
 		p, 9, NULL, err, errlen);
 }
 
-int storage_enroll(struct storage *st, const char *token_id, const char *token_hash,
-		   const struct storage_endpoint *ep, const char *cred_hash, int64_t now, char *err,
-		   size_t errlen)
+/* Inside the enrollment transaction: group has a version, and the new
+ * endpoint goes into it (storage_policy.c, storage_enroll_grouped()). */
+static int enroll_group(struct storage *st, const char *id, const char *group, int64_t now,
+			char *err, size_t errlen)
+{
+	struct sdb_result r;
+	char t[STORAGE_I64_LEN];
+	const char *p[] = {group};
+	const char *q[] = {id, group, storage_i64(t, now), "enrollment"};
+	int rc = storage_exec(st, "SELECT version FROM policy_versions WHERE group_name = ? LIMIT 1",
+			      p, 1, &r, err, errlen);
+	if (rc != STORAGE_OK)
+		return rc;
+	rc = r.nrows ? STORAGE_OK : STORAGE_E_INVALID;
+	sdb_result_free(&r);
+	if (rc == STORAGE_OK)
+		rc = storage_exec(st,
+				  "INSERT INTO endpoint_policy_groups (endpoint_id, group_name,"
+				  " assigned_at, assigned_by) VALUES (?, ?, ?, ?)",
+				  q, 4, NULL, err, errlen);
+	return rc;
+}
+
+static int enroll_tx(struct storage *st, const char *token_id, const char *token_hash,
+		     const struct storage_endpoint *ep, const char *cred_hash, const char *group,
+		     int64_t now, char *err, size_t errlen)
 {
 	struct sdb_result r;
 	char t[STORAGE_I64_LEN];
@@ -687,6 +711,8 @@ int storage_enroll(struct storage *st, const char *token_id, const char *token_h
 	rc = enroll_token_usable(st, token_id, token_hash, now, err, errlen);
 	if (rc == STORAGE_OK)
 		rc = endpoint_insert(st, ep, cred_hash, now, err, errlen);
+	if (rc == STORAGE_OK && group)
+		rc = enroll_group(st, ep->id, group, now, err, errlen);
 	if (rc == STORAGE_OK) {
 		rc = storage_exec(st,
 				  "UPDATE enrollment_tokens SET used_at = ?, endpoint_id = ?"
@@ -703,6 +729,20 @@ int storage_enroll(struct storage *st, const char *token_id, const char *token_h
 	if (rc != STORAGE_OK)
 		storage_rollback(st);
 	return rc;
+}
+
+int storage_enroll(struct storage *st, const char *token_id, const char *token_hash,
+		   const struct storage_endpoint *ep, const char *cred_hash, int64_t now, char *err,
+		   size_t errlen)
+{
+	return enroll_tx(st, token_id, token_hash, ep, cred_hash, NULL, now, err, errlen);
+}
+
+int storage_enroll_grouped(struct storage *st, const char *token_id, const char *token_hash,
+			   const struct storage_endpoint *ep, const char *cred_hash,
+			   const char *group, int64_t now, char *err, size_t errlen)
+{
+	return enroll_tx(st, token_id, token_hash, ep, cred_hash, group, now, err, errlen);
 }
 
 /* ---- endpoints ---- */

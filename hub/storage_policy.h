@@ -76,6 +76,15 @@ int storage_policy_history(struct storage *st, const char *group, struct storage
 int storage_policy_group_set(struct storage *st, const char *id, const char *group,
 			     const char *by, int64_t now, char *err, size_t errlen);
 
+/*
+ * storage_enroll() (storage.h), and the new endpoint is put into group in
+ * the same transaction. STORAGE_E_INVALID, with nothing changed and the
+ * token not used, when group has no version yet.
+ */
+int storage_enroll_grouped(struct storage *st, const char *token_id, const char *token_hash,
+			   const struct storage_endpoint *ep, const char *cred_hash,
+			   const char *group, int64_t now, char *err, size_t errlen);
+
 /* The group of endpoint id into group (STORAGE_NAME_MAX + 1 bytes), or ""
  * when it has none. */
 int storage_policy_group_get(struct storage *st, const char *id, char *group, char *err,

@@ -44,7 +44,8 @@ static void usage(FILE *f)
 		   "              [--audit-rotate SIZE] [--audit-keep N]\n"
 		   "              [--policy-interval SECONDS]\n"
 		   "       jitsud -t [-c policy]\n"
-		   "       jitsud [-d statedir] --enroll URL TOKEN [--fingerprint SHA256]\n");
+		   "       jitsud [-d statedir] --enroll URL TOKEN [--fingerprint SHA256]\n"
+		   "              [--group GROUP]\n");
 }
 
 /* "16M", "512k", "1G" or plain bytes; at least 64 KiB, at most 1 TiB. */
@@ -403,7 +404,7 @@ static int serve(struct daemon_state *d)
 
 /* jitsud --enroll URL TOKEN [--fingerprint FP]: join a hub, then exit. */
 static int enroll_main(const struct jitsud_config *cfg, int argc, char **argv,
-		       const char *fingerprint)
+		       const char *fingerprint, const char *group)
 {
 	char err[512];
 	if (argc != 2) {
@@ -428,7 +429,7 @@ static int enroll_main(const struct jitsud_config *cfg, int argc, char **argv,
 	} else {
 		snprintf(token, sizeof token, "%s", argv[1]);
 	}
-	hubcall_exec_enroll(cfg->state_dir, argv[0], token, fingerprint, err, sizeof err);
+	hubcall_exec_enroll(cfg->state_dir, argv[0], token, fingerprint, group, err, sizeof err);
 	fprintf(stderr, "jitsud: enrollment failed: %s\n", err);
 	return JITSUD_EXIT_CONFIG;
 }
@@ -446,12 +447,13 @@ int main(int argc, char **argv)
 		{"enroll", no_argument, NULL, 'E'},
 		{"fingerprint", required_argument, NULL, 'F'},
 		{"policy-interval", required_argument, NULL, 'P'},
+		{"group", required_argument, NULL, 'G'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	int test_only = 0, enroll = 0, opt;
-	const char *fingerprint = NULL;
+	const char *fingerprint = NULL, *group = NULL;
 
 	while ((opt = getopt_long(argc, argv, "fc:S:d:thV", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -477,6 +479,16 @@ int main(int argc, char **argv)
 			break;
 		case 'E': enroll = 1; break;
 		case 'F': fingerprint = optarg; break;
+		case 'G':
+			group = optarg;
+			if (!group[0] || strlen(group) > 64 || group[0] == '.' || group[0] == '-' ||
+			    group[strspn(group, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+						"0123456789_.-")]) {
+				fprintf(stderr, "jitsud: bad --group: a name of 1 to 64 of "
+						"[A-Za-z0-9_.-], not starting with . or -\n");
+				return JITSUD_EXIT_CONFIG;
+			}
+			break;
 		case 'f': cfg.foreground = 1; break;
 		case 'c': cfg.policy_path = optarg; break;
 		case 'S': cfg.socket_path = optarg; break;
@@ -488,8 +500,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (enroll)
-		return enroll_main(&cfg, argc - optind, argv + optind, fingerprint);
-	if (optind != argc || fingerprint) {
+		return enroll_main(&cfg, argc - optind, argv + optind, fingerprint, group);
+	if (optind != argc || fingerprint || group) {
 		usage(stderr);
 		return JITSUD_EXIT_CONFIG;
 	}

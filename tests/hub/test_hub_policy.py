@@ -4,6 +4,8 @@ versions, rollback, endpoint groups, the endpoint's fetch, and roles."""
 import hashlib
 import threading
 
+from conftest import enroll_body
+
 GOOD = "permit alice cmd /usr/bin/id\npermit :ops cmd /usr/bin/true\n"
 GOOD2 = "permit alice cmd /usr/bin/id\n"
 BAD = "permit alice cmd /usr/bin/id\npermit bob frobnicate\n# fine\ndeny\n"
@@ -166,3 +168,24 @@ def test_concurrent_pushes_number_without_gaps(hub):
     assert sorted(r.json["version"] for r in results) == list(range(2, 10))
     hist = hub.call("GET", "/api/v1/policy/ops/versions", auth=hub.admin()).json["versions"]
     assert [v["version"] for v in hist] == list(range(9, 0, -1))
+
+
+def test_enroll_into_a_group(hub):
+    body = enroll_body(hub.enrollment_token(), "c.example.org")
+    # a group without a policy: refused, and the token stays unused
+    token = body["token"]
+    r = hub.call("POST", "/api/v1/enroll", dict(body, group="ops"))
+    assert r.status == 409 and r.code == "policy_group_empty", r
+    assert hub.call("GET", "/api/v1/endpoints", auth=hub.admin()).json["endpoints"] == []
+    push(hub, "ops", GOOD)
+    r = hub.call("POST", "/api/v1/enroll", dict(body, group="ops"))
+    assert r.status == 201, r
+    ep = r.json["endpoint_id"]
+    auth = "Endpoint %s:%s" % (ep, r.json["credential"])
+    assert hub.call("GET", "/api/v1/endpoints/%s/group" % ep,
+                    auth=hub.admin()).json["group"] == "ops"
+    assert hub.call("GET", "/api/v1/endpoint/policy", auth=auth).json["version"] == 1
+    assert hub.call("POST", "/api/v1/enroll", dict(body, token=token)).code == \
+        "enrollment_token_used"
+    r = hub.call("POST", "/api/v1/enroll", dict(enroll_body(hub.enrollment_token()), group="-x"))
+    assert r.code == "schema_violation"

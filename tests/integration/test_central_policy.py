@@ -171,6 +171,26 @@ def test_push_fetch_enforce(ep):
     assert r.returncode == 0 and "hub:ops:1: OK, 1 rules (cached from the hub" in r.stdout, r
 
 
+def test_enroll_into_a_group(hub, ctl, users, daemon_factory, workdir):
+    """jitsud --enroll ... --group G: enforced from the first fetch on."""
+    e = Endpoint(hub, ctl, None, users, "enrolled: endpoint 0000000000000000", workdir)
+    assert e.push(V_ID).returncode == 0
+    d = daemon_factory(LOCAL, start=False)
+    cmd = [JITSUD, "-d", d.state, "--enroll", hub.url, ctl.enrollment_token(),
+           "--fingerprint", hub.fingerprint, "--group", "ops"]
+    r = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                       start_new_session=True)
+    assert r.returncode == 0 and "policy group: ops" in r.stdout, r
+    e.daemon = d
+    d.start()
+    e.fetch("hub:ops:1")
+    assert_permits(e, "id", "hub:ops:1")
+    assert_denies(e, "true", "hub:ops:1")
+    r = subprocess.run([JITSUD, "-d", d.state, "--enroll", hub.url, ctl.enrollment_token(),
+                        "--group", "-bad"], capture_output=True, text=True)
+    assert r.returncode == 1 and "bad --group" in r.stderr
+
+
 # ---- 2. rollback, untag ----
 
 def test_rollback_and_untag(ep):
