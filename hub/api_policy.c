@@ -83,8 +83,8 @@ static void collect_error(void *ctx, const char *file, unsigned line, const char
 	(void)file;
 	if (!e->first[0])
 		snprintf(e->first, sizeof e->first, "line %u: %s", line, msg);
-	json_array_append_new(e->list, json_pack("{s:I,s:s}", "line", (json_int_t)line, "message",
-						 msg));
+	json_array_append_new(e->list,
+			      json_pack("{s:I,s:s}", "line", (json_int_t)line, "message", msg));
 }
 
 /* Parses text as jitsud will; 0 with its SHA-256 hex, or -1 answered. */
@@ -105,8 +105,8 @@ static int validate(struct call *c, const char *text, char sha[STORAGE_HASH_LEN 
 		api_error(c->out, 500, "internal", "out of memory");
 		return -1;
 	}
-	json_t *j = json_pack("{s:{s:s,s:s,s:o}}", "error", "code", "policy_invalid", "message",
-			      "", "errors", e.list);
+	json_t *j = json_pack("{s:{s:s,s:s,s:o}}", "error", "code", "policy_invalid", "message", "",
+			      "errors", e.list);
 	if (j) {
 		char msg[512];
 		snprintf(msg, sizeof msg, "the policy has %d error%s; the first: %s", r,

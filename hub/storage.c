@@ -683,8 +683,9 @@ static int enroll_group(struct storage *st, const char *id, const char *group, i
 	char t[STORAGE_I64_LEN];
 	const char *p[] = {group};
 	const char *q[] = {id, group, storage_i64(t, now), "enrollment"};
-	int rc = storage_exec(st, "SELECT version FROM policy_versions WHERE group_name = ? LIMIT 1",
-			      p, 1, &r, err, errlen);
+	int rc =
+		storage_exec(st, "SELECT version FROM policy_versions WHERE group_name = ? LIMIT 1",
+			     p, 1, &r, err, errlen);
 	if (rc != STORAGE_OK)
 		return rc;
 	rc = r.nrows ? STORAGE_OK : STORAGE_E_INVALID;

@@ -10,8 +10,7 @@
 
 #include "storage_impl.h"
 
-#define POLICY_COLUMNS                                                                             \
-	"group_name, version, sha256, pushed_by, pushed_at, rollback_of, message"
+#define POLICY_COLUMNS "group_name, version, sha256, pushed_by, pushed_at, rollback_of, message"
 #define ADD_RETRIES 5 /* PostgreSQL: writers racing for the same next version */
 
 void storage_policy_clear(struct storage_policy *p)
@@ -66,10 +65,9 @@ static int newest(struct storage *st, const char *group, int64_t *v, char *err, 
 }
 
 /* Inside a transaction: inserts the next version; *version gets it. */
-static int insert_next(struct storage *st, const char *group, const char *text,
-		       const char *sha256, const char *by, const char *message,
-		       int64_t rollback_of, int64_t now, int64_t *version, char *err,
-		       size_t errlen)
+static int insert_next(struct storage *st, const char *group, const char *text, const char *sha256,
+		       const char *by, const char *message, int64_t rollback_of, int64_t now,
+		       int64_t *version, char *err, size_t errlen)
 {
 	char v[STORAGE_I64_LEN], t[STORAGE_I64_LEN], rb[STORAGE_I64_LEN];
 	int rc = newest(st, group, version, err, errlen);
@@ -147,10 +145,9 @@ static int add_once(struct storage *st, const char *group, const char *text, con
 	return rc;
 }
 
-static int add_retrying(struct storage *st, const char *group, const char *text,
-			const char *sha256, const char *by, const char *message,
-			int64_t rollback_of, int64_t now, struct storage_policy *out, char *err,
-			size_t errlen)
+static int add_retrying(struct storage *st, const char *group, const char *text, const char *sha256,
+			const char *by, const char *message, int64_t rollback_of, int64_t now,
+			struct storage_policy *out, char *err, size_t errlen)
 {
 	int rc = STORAGE_E_EXISTS;
 	for (int i = 0; i < ADD_RETRIES && rc == STORAGE_E_EXISTS; i++)
@@ -163,10 +160,9 @@ static int add_retrying(struct storage *st, const char *group, const char *text,
 	return rc;
 }
 
-int storage_policy_add(struct storage *st, const char *group, const char *text,
-		       const char *sha256, const char *by, const char *message,
-		       int64_t rollback_of, int64_t now, struct storage_policy *out, char *err,
-		       size_t errlen)
+int storage_policy_add(struct storage *st, const char *group, const char *text, const char *sha256,
+		       const char *by, const char *message, int64_t rollback_of, int64_t now,
+		       struct storage_policy *out, char *err, size_t errlen)
 {
 	if (!text || !sha256 || strlen(text) > STORAGE_POLICY_MAX ||
 	    strlen(message) > STORAGE_POLICY_MSG_MAX || rollback_of < 0)
@@ -175,9 +171,9 @@ int storage_policy_add(struct storage *st, const char *group, const char *text,
 			    errlen);
 }
 
-int storage_policy_rollback(struct storage *st, const char *group, int64_t version,
-			    const char *by, const char *message, int64_t now,
-			    struct storage_policy *out, char *err, size_t errlen)
+int storage_policy_rollback(struct storage *st, const char *group, int64_t version, const char *by,
+			    const char *message, int64_t now, struct storage_policy *out, char *err,
+			    size_t errlen)
 {
 	if (version < 1 || strlen(message) > STORAGE_POLICY_MSG_MAX)
 		return STORAGE_E_INVALID;
@@ -223,8 +219,8 @@ int storage_policy_history(struct storage *st, const char *group, struct storage
 	return rc;
 }
 
-int storage_policy_group_set(struct storage *st, const char *id, const char *group,
-			     const char *by, int64_t now, char *err, size_t errlen)
+int storage_policy_group_set(struct storage *st, const char *id, const char *group, const char *by,
+			     int64_t now, char *err, size_t errlen)
 {
 	struct storage_endpoint ep;
 	int64_t v = 0;

@@ -44,19 +44,18 @@ struct storage_policy {
  * pushed by user with message (may be ""). rollback_of is 0 for a push.
  * On success out (if non-NULL) holds the new version, text included.
  */
-int storage_policy_add(struct storage *st, const char *group, const char *text,
-		       const char *sha256, const char *by, const char *message,
-		       int64_t rollback_of, int64_t now, struct storage_policy *out, char *err,
-		       size_t errlen);
+int storage_policy_add(struct storage *st, const char *group, const char *text, const char *sha256,
+		       const char *by, const char *message, int64_t rollback_of, int64_t now,
+		       struct storage_policy *out, char *err, size_t errlen);
 
 /*
  * Rolls group back to version: adds a new version whose text is that
  * version's, in one transaction. STORAGE_E_NOT_FOUND if there is no such
  * version. out as for storage_policy_add().
  */
-int storage_policy_rollback(struct storage *st, const char *group, int64_t version,
-			    const char *by, const char *message, int64_t now,
-			    struct storage_policy *out, char *err, size_t errlen);
+int storage_policy_rollback(struct storage *st, const char *group, int64_t version, const char *by,
+			    const char *message, int64_t now, struct storage_policy *out, char *err,
+			    size_t errlen);
 
 /* Reads version (0: the newest) of group, with its text.
  * STORAGE_E_NOT_FOUND if the group or the version does not exist. */
@@ -73,8 +72,8 @@ int storage_policy_history(struct storage *st, const char *group, struct storage
  * any group when group is NULL. STORAGE_E_NOT_FOUND for an unknown
  * endpoint; STORAGE_E_INVALID when group has no version yet.
  */
-int storage_policy_group_set(struct storage *st, const char *id, const char *group,
-			     const char *by, int64_t now, char *err, size_t errlen);
+int storage_policy_group_set(struct storage *st, const char *id, const char *group, const char *by,
+			     int64_t now, char *err, size_t errlen);
 
 /*
  * storage_enroll() (storage.h), and the new endpoint is put into group in

@@ -111,7 +111,8 @@ static int hub_usage(FILE *f)
 		"  deny ID --why TEXT               deny a request\n"
 		"  admins add NAME --role ROLE      new hub user: admin, approver or auditor\n"
 		"  policy push|history|show|diff|rollback --group G ...   central policy\n"
-		"  endpoint tag ID GROUP | endpoint untag ID              an endpoint's policy group\n"
+		"  endpoint tag ID GROUP | endpoint untag ID              an endpoint's policy "
+		"group\n"
 		"environment: JITSU_HUB_URL, JITSU_HUB_TOKEN, JITSU_HUB_FINGERPRINT, "
 		"JITSU_HUB_CACERT\n");
 	return f == stdout ? JITSUCTL_EXIT_OK : JITSUCTL_EXIT_USAGE;
@@ -757,8 +758,9 @@ int jitsuctl_hub_main(int argc, char **argv, const char *statedir)
 	if (jitsuctl_policy_wants(argc - optind, argv + optind)) {
 		r = setup(&x, &o);
 		if (r == JITSUCTL_EXIT_OK)
-			r = jitsuctl_policy_run(&x, argc - optind, argv + optind, o.group, o.message,
-						o.json, o.given & ~(OPT_GROUP | OPT_MESSAGE));
+			r = jitsuctl_policy_run(&x, argc - optind, argv + optind, o.group,
+						o.message, o.json,
+						o.given & ~(OPT_GROUP | OPT_MESSAGE));
 		explicit_bzero(x.c.auth, sizeof x.c.auth);
 		return r;
 	}

@@ -44,21 +44,22 @@ struct pol {
 
 int jitsuctl_policy_wants(int n, char **w)
 {
-	return n >= 1 && (!strcmp(w[0], "policy") ||
-			  (n >= 2 && !strcmp(w[0], "endpoint") &&
-			   (!strcmp(w[1], "tag") || !strcmp(w[1], "untag"))));
+	return n >= 1 &&
+	       (!strcmp(w[0], "policy") || (n >= 2 && !strcmp(w[0], "endpoint") &&
+					    (!strcmp(w[1], "tag") || !strcmp(w[1], "untag"))));
 }
 
 static int usage(const char *why)
 {
-	fprintf(stderr, "jitsuctl policy: %s\n"
-			"usage: jitsuctl policy push --group G [--message TEXT] FILE\n"
-			"       jitsuctl policy history --group G\n"
-			"       jitsuctl policy show --group G [VERSION]\n"
-			"       jitsuctl policy diff --group G V1 V2\n"
-			"       jitsuctl policy rollback --group G VERSION [--message TEXT]\n"
-			"       jitsuctl endpoint tag ID GROUP\n"
-			"       jitsuctl endpoint untag ID\n",
+	fprintf(stderr,
+		"jitsuctl policy: %s\n"
+		"usage: jitsuctl policy push --group G [--message TEXT] FILE\n"
+		"       jitsuctl policy history --group G\n"
+		"       jitsuctl policy show --group G [VERSION]\n"
+		"       jitsuctl policy diff --group G V1 V2\n"
+		"       jitsuctl policy rollback --group G VERSION [--message TEXT]\n"
+		"       jitsuctl endpoint tag ID GROUP\n"
+		"       jitsuctl endpoint untag ID\n",
 		why);
 	return JITSUCTL_EXIT_USAGE;
 }
@@ -148,8 +149,9 @@ static void print_parse_errors(const char *file, const json_t *answer)
 			(long long)json_integer_value(json_object_get(e, "line")), msg);
 		n++;
 	}
-	fprintf(stderr, "jitsuctl: the hub refused the policy (%zu error%s); the current version "
-			"is unchanged\n",
+	fprintf(stderr,
+		"jitsuctl: the hub refused the policy (%zu error%s); the current version "
+		"is unchanged\n",
 		n, n == 1 ? "" : "s");
 }
 
@@ -375,8 +377,8 @@ static int run_endpoint(struct pol *p, int n, char **w)
 	return cmd_tag(p, w[2], tag ? w[3] : NULL);
 }
 
-int jitsuctl_policy_run(struct hub_ctx *x, int n, char **w, const char *group,
-			const char *message, int json, unsigned other_opts)
+int jitsuctl_policy_run(struct hub_ctx *x, int n, char **w, const char *group, const char *message,
+			int json, unsigned other_opts)
 {
 	struct pol p = {.x = x, .group = group, .message = message, .json = json};
 	long long v1 = 0, v2 = 0;

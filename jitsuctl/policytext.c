@@ -102,8 +102,8 @@ static long script(const struct lines *a, const struct lines *b, struct op *ops)
 		if (t && i < n && j < m && same(&a->v[head + i], &b->v[head + j])) {
 			ops[k++] = (struct op){OP_SAME, head + i, head + j};
 			i++, j++;
-		} else if (i < n && (j == m || !t ||
-				     t[(i + 1) * (m + 1) + j] >= t[i * (m + 1) + j + 1])) {
+		} else if (i < n &&
+			   (j == m || !t || t[(i + 1) * (m + 1) + j] >= t[i * (m + 1) + j + 1])) {
 			ops[k++] = (struct op){OP_DEL, head + i, head + j};
 			i++;
 		} else {
@@ -201,7 +201,8 @@ static void put_hunks(struct out *o, const struct op *ops, size_t n, const struc
 			while (end + run < n && ops[end + run].kind == OP_SAME)
 				run++;
 			if (end + run == n || run > 2 * POLICYTEXT_CONTEXT) {
-				size_t to = end + (run < POLICYTEXT_CONTEXT ? run : POLICYTEXT_CONTEXT);
+				size_t to =
+					end + (run < POLICYTEXT_CONTEXT ? run : POLICYTEXT_CONTEXT);
 				put_hunk(o, ops, from, to, a, b);
 				k = end + run;
 				break;

@@ -17,7 +17,7 @@
 
 #include <stddef.h>
 
-#define POLICYTEXT_CONTEXT 3                  /* lines of context around a change */
+#define POLICYTEXT_CONTEXT 3                     /* lines of context around a change */
 #define POLICYTEXT_DIFF_CELLS (8u * 1024 * 1024) /* lines(a) x lines(b) compared at most */
 
 /*

@@ -482,8 +482,9 @@ int main(int argc, char **argv)
 		case 'G':
 			group = optarg;
 			if (!group[0] || strlen(group) > 64 || group[0] == '.' || group[0] == '-' ||
-			    group[strspn(group, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-						"0123456789_.-")]) {
+			    group[strspn(group,
+					 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+					 "0123456789_.-")]) {
 				fprintf(stderr, "jitsud: bad --group: a name of 1 to 64 of "
 						"[A-Za-z0-9_.-], not starting with . or -\n");
 				return JITSUD_EXIT_CONFIG;

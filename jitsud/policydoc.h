@@ -25,8 +25,8 @@
 #include <stdint.h>
 
 #define POLICYDOC_GROUP_MAX 64
-#define POLICYDOC_TEXT_MAX 61440         /* the hub's cap on a policy's text */
-#define POLICYDOC_MAX (4 * 1024 * 1024)  /* bytes of a whole document */
+#define POLICYDOC_TEXT_MAX 61440          /* the hub's cap on a policy's text */
+#define POLICYDOC_MAX (4 * 1024 * 1024)   /* bytes of a whole document */
 #define POLICYDOC_VERSION_MAX (1LL << 53) /* exact in any JSON reader */
 #define POLICYDOC_LABEL_MAX (POLICYDOC_GROUP_MAX + 32)
 

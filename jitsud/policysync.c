@@ -176,7 +176,8 @@ static int fetch_main(const struct jitsud_config *cfg)
 	json_decref(answer);
 	if (r < 0)
 		return FETCH_FAILED;
-	int same = cache_load(cfg->state_dir, &old, err, sizeof err) == 0 && policydoc_same(&d, &old);
+	int same =
+		cache_load(cfg->state_dir, &old, err, sizeof err) == 0 && policydoc_same(&d, &old);
 	policydoc_clear(&old);
 	if (!same && cache_write(cfg->state_dir, &d, err, sizeof err) < 0) {
 		log_err("policy fetch: %s", err);

@@ -36,7 +36,7 @@
 #include "jitsud.h"
 
 #define POLICYSYNC_CACHE "policy.cache"
-#define POLICYSYNC_INTERVAL 60        /* seconds between fetches, by default */
+#define POLICYSYNC_INTERVAL 60 /* seconds between fetches, by default */
 #define POLICYSYNC_INTERVAL_MAX 86400
 #define POLICYSYNC_VERSION_MAX 96 /* bytes of a policy_version label */
 

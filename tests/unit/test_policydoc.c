@@ -122,7 +122,8 @@ static void test_upper_case_hash_refused(void **state)
 	for (char *p = sha; *p; p++)
 		if (*p >= 'a')
 			*p = (char)(*p - 32);
-	snprintf(j, sizeof j, "{\"group\":\"g\",\"version\":1,\"sha256\":\"%s\",\"text\":\"\"}", sha);
+	snprintf(j, sizeof j, "{\"group\":\"g\",\"version\":1,\"sha256\":\"%s\",\"text\":\"\"}",
+		 sha);
 	assert_int_equal(policydoc_parse(j, strlen(j), &d, err, sizeof err), -EINVAL);
 }
 
