@@ -44,24 +44,25 @@ static int split(const char *t, struct lines *l)
 	size_t cap = 16;
 	l->n = 0;
 	l->v = malloc(cap * sizeof *l->v);
-	while (l->v && *t) {
+	if (!l->v)
+		return -1;
+	while (*t) {
 		const char *nl = strchr(t, '\n');
 		size_t len = nl ? (size_t)(nl - t) + 1 : strlen(t);
 		if (l->n == cap) {
 			struct line *g = realloc(l->v, 2 * cap * sizeof *g);
-			if (!g)
-				break;
+			if (!g) {
+				free(l->v);
+				l->v = NULL;
+				return -1;
+			}
 			l->v = g;
 			cap *= 2;
 		}
 		l->v[l->n++] = (struct line){t, len};
 		t += len;
 	}
-	if (l->v && *t) { /* realloc failed */
-		free(l->v);
-		l->v = NULL;
-	}
-	return l->v ? 0 : -1;
+	return 0;
 }
 
 static int same(const struct line *x, const struct line *y)

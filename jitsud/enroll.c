@@ -183,7 +183,8 @@ int hublink_enroll(const char *statedir, const char *url, const char *token,
 	if (r == 0)
 		printf("enrolled: endpoint %s at %s (hub %s)\n", l.endpoint_id, base,
 		       l.fingerprint);
-	if (r == 0 && getenv("JITSU_ENROLL_GROUP") && getenv("JITSU_ENROLL_GROUP")[0])
-		printf("policy group: %s\n", getenv("JITSU_ENROLL_GROUP"));
+	const char *group = getenv("JITSU_ENROLL_GROUP");
+	if (r == 0 && group && group[0])
+		printf("policy group: %s\n", group);
 	return r;
 }

@@ -65,7 +65,7 @@ static int cache_read(const char *statedir, char **buf, size_t *len)
 static int cache_load(const char *statedir, struct policydoc *d, char *err, size_t errlen)
 {
 	char *buf;
-	size_t len;
+	size_t len = 0;
 	memset(d, 0, sizeof *d);
 	int r = cache_read(statedir, &buf, &len);
 	if (r == -ENOENT)
@@ -89,22 +89,21 @@ static int cache_write(const char *statedir, const struct policydoc *d, char *er
 {
 	char *text = policydoc_dump(d, (int64_t)time(NULL));
 	int dfd = open(statedir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	int fd = -1, r = -EIO;
-	if (!text || dfd < 0)
-		goto out;
-	unlinkat(dfd, CACHE_TMP, 0);
-	fd = openat(dfd, CACHE_TMP, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	size_t n = strlen(text);
-	if (fd < 0 || fchmod(fd, 0600) < 0 || write(fd, text, n) != (ssize_t)n || fsync(fd) < 0 ||
-	    close(fd) < 0) {
-		fd = -1;
+	int r = -EIO;
+	if (text && dfd >= 0) {
 		unlinkat(dfd, CACHE_TMP, 0);
-		goto out;
+		int fd = openat(dfd, CACHE_TMP,
+				O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		size_t n = strlen(text);
+		int ok = fd >= 0 && fchmod(fd, 0600) == 0 && write(fd, text, n) == (ssize_t)n &&
+			 fsync(fd) == 0;
+		if (fd >= 0 && close(fd) < 0)
+			ok = 0;
+		if (ok && renameat(dfd, CACHE_TMP, dfd, POLICYSYNC_CACHE) == 0 && fsync(dfd) == 0)
+			r = 0;
+		else
+			unlinkat(dfd, CACHE_TMP, 0);
 	}
-	if (renameat(dfd, CACHE_TMP, dfd, POLICYSYNC_CACHE) < 0 || fsync(dfd) < 0)
-		goto out;
-	r = 0;
-out:
 	if (r < 0)
 		snprintf(err, errlen, "cannot write %s/%s: %s", statedir, POLICYSYNC_CACHE,
 			 strerror(errno ? errno : EIO));
