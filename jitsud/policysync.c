@@ -121,7 +121,8 @@ static void log_parse_error(void *ctx, const char *file, unsigned line, const ch
 	log_err("%s:%u: %s", file, line, msg);
 }
 
-/* Checks what the hub sent; 0 with *d, or -1 logged. */
+/* Checks what the hub sent; 0 with *d, 1 with *d when its text does not
+ * parse here (a newer hub's language), or -1 logged. */
 static int fetch_check(json_t *answer, struct policydoc *d)
 {
 	char err[256], label[POLICYDOC_LABEL_MAX];
@@ -139,9 +140,8 @@ static int fetch_check(json_t *answer, struct policydoc *d)
 	struct policy *p = NULL;
 	policydoc_label(d, label, sizeof label);
 	if (policy_parse(d->text, d->len, label, &p, log_parse_error, NULL) != 0) {
-		log_err("policy fetch: %s does not parse here; keeping the policy in force", label);
-		policydoc_clear(d);
-		return -1;
+		log_err("policy fetch: %s does not parse here", label);
+		return 1;
 	}
 	policy_free(p);
 	return 0;
@@ -175,10 +175,22 @@ static int fetch_main(const struct jitsud_config *cfg)
 	json_decref(answer);
 	if (r < 0)
 		return FETCH_FAILED;
-	int same =
-		cache_load(cfg->state_dir, &old, err, sizeof err) == 0 && policydoc_same(&d, &old);
+	int cached = cache_load(cfg->state_dir, &old, err, sizeof err) == 0;
+	int same = cached && policydoc_same(&d, &old);
+	/* A version that does not parse here: an older one of the same group
+	 * stays in force; anything else (the local file, another group's)
+	 * is not what the hub asks for, so it is cached anyway and the main
+	 * process denies everything (fail closed). */
+	if (r == 1 && cached && old.has_group && !strcmp(old.group, d.group)) {
+		log_err("policy fetch: keeping %s:%lld in force", old.group,
+			(long long)old.version);
+		same = -1;
+	} else if (r == 1 && !same) {
+		log_err("policy fetch: no usable version of group %s: denying every request",
+			d.group);
+	}
 	policydoc_clear(&old);
-	if (!same && cache_write(cfg->state_dir, &d, err, sizeof err) < 0) {
+	if (same == 0 && cache_write(cfg->state_dir, &d, err, sizeof err) < 0) {
 		log_err("policy fetch: %s", err);
 		same = -1;
 	}

@@ -25,7 +25,9 @@
  *    (write, fsync, rename), root-owned 0600 in the 0700 state directory,
  *    and read back only if it is a regular root-owned file without group or
  *    other permissions.
- *  - A failed fetch changes nothing: the policy in force stays.
+ *  - A failed fetch changes nothing: the policy in force stays. A version
+ *    that does not parse here keeps an older version of the same group in
+ *    force; in any other case it is cached, and so denies everything.
  */
 #ifndef JITSUD_POLICYSYNC_H
 #define JITSUD_POLICYSYNC_H

@@ -6,9 +6,11 @@ Synchronisation: jitsud fetches on SIGHUP; each test then polls the audit
 trail for the policy_reload record that names the version it waits for (or
 jitsud's log for the failed fetch), never a fixed sleep.
 """
+import hashlib
 import os
 import re
 import signal
+import sqlite3
 import stat
 import subprocess
 import time
@@ -250,6 +252,38 @@ def test_hub_down_keeps_the_cached_policy(ep):
     ep.hub.start()
     ep.fetch("hub:ops:1")
     assert_permits(ep, "id", "hub:ops:1")
+
+
+def _store_unparsable(hub, version):
+    """Puts a version the parser refuses straight into the hub's SQLite
+    database, as a newer hub with a richer language could serve it."""
+    text = "permit {alice} cmd /usr/bin/id\npermit frobnicate\n"
+    with sqlite3.connect(os.path.join(hub.dir, "hub.db")) as db:
+        db.execute("INSERT INTO policy_versions (group_name, version, text, sha256, pushed_by,"
+                   " pushed_at, message) VALUES ('ops', ?, ?, ?, 'x', 1, '')",
+                   (version, text, hashlib.sha256(text.encode()).hexdigest()))
+
+
+@pytest.mark.parametrize("hub", ["sqlite"], indirect=True)
+def test_version_that_does_not_parse_here(ep):
+    assert ep.push(V_ID).returncode == 0
+    assert ep.ctl.run("endpoint", "tag", ep.id, "ops").returncode == 0
+    ep.fetch("hub:ops:1")
+    _store_unparsable(ep.hub, 2)
+    ep.daemon.proc.send_signal(signal.SIGHUP)
+    ep.wait_log("policy fetch: keeping ops:1 in force")
+    assert "hub:ops:2 does not parse here" in ep.daemon.read_log()
+    assert_permits(ep, "id", "hub:ops:1")
+
+
+@pytest.mark.parametrize("hub", ["sqlite"], indirect=True)
+def test_first_version_that_does_not_parse_fails_closed(ep):
+    assert ep.push(V_ID).returncode == 0
+    _store_unparsable(ep.hub, 2)
+    assert ep.ctl.run("endpoint", "tag", ep.id, "ops").returncode == 0
+    ep.fetch("none")
+    assert "no usable version of group ops: denying every request" in ep.daemon.read_log()
+    assert_denies(ep, "true", "none")
 
 
 # ---- 4. an invalid push ----
