@@ -193,8 +193,11 @@ static int cmd_push(struct pol *p, const char *file)
 	int r = hubclient_call(jitsuctl_hub_client(p->x), "POST", path, body, &status, &ans, err,
 			       sizeof err);
 	json_decref(body);
-	if (r == 0 && status == 422 && !p->json) {
-		print_parse_errors(file, ans);
+	if (r == 0 && status == 422) {
+		if (p->json)
+			jitsuctl_hub_print_json(ans);
+		else
+			print_parse_errors(file, ans);
 		json_decref(ans);
 		return JITSUCTL_EXIT_FAIL;
 	}

@@ -7,6 +7,7 @@ trail for the policy_reload record that names the version it waits for (or
 jitsud's log for the failed fetch), never a fixed sleep.
 """
 import hashlib
+import json
 import os
 import re
 import signal
@@ -298,6 +299,10 @@ def test_invalid_push_refused_with_lines(ep):
     assert lines[0].startswith(path + ":2: ") and lines[1].startswith(path + ":4: "), lines
     assert lines[2] == ("jitsuctl: the hub refused the policy (2 errors); "
                         "the current version is unchanged")
+    r = ep.ctl.run("--json", "policy", "push", "--group", "ops", path)
+    assert r.returncode == 1
+    err = json.loads(r.stdout)["error"]
+    assert err["code"] == "policy_invalid" and [e["line"] for e in err["errors"]] == [2, 4]
     hist = ep.ctl.json("policy", "history", "--group", "ops")["versions"]
     assert [v["version"] for v in hist] == [1]
     shown = ep.ctl.run("policy", "show", "--group", "ops")
@@ -327,6 +332,19 @@ def test_history_show_diff(ep, workdir):
     r = ep.ctl.run("policy", "diff", "--group", "ops", "1", "2")
     assert r.returncode == 0 and r.stdout == want and want.startswith("--- ops:1\n"), r
     assert ep.ctl.run("policy", "diff", "--group", "ops", "2", "2").stdout == ""
+    # Roles: an auditor reads but neither pushes nor rolls back nor tags.
+    aud = ep.ctl.add_user("audra", "auditor")
+    r = ep.ctl.run("policy", "history", "--group", "ops", token=aud)
+    assert r.returncode == 0 and r.stdout == ep.ctl.run("policy", "history", "--group",
+                                                        "ops").stdout
+    for args in (("policy", "rollback", "--group", "ops", "1"),
+                 ("endpoint", "tag", ep.id, "ops")):
+        r = ep.ctl.run(*args, token=aud)
+        assert r.returncode == 1 and "forbidden" in r.stderr, (args, r.stderr)
+    path = os.path.join(ep.workdir, "push.conf")
+    r = ep.ctl.run("policy", "push", "--group", "ops", path, token=aud)
+    assert r.returncode == 1 and "forbidden" in r.stderr
+    assert len(ep.ctl.json("policy", "history", "--group", "ops")["versions"]) == 2
     # Refusals: no such version, no group, a bad version word.
     r = ep.ctl.run("policy", "show", "--group", "ops", "7")
     assert r.returncode == 1 and "not_found" in r.stderr
