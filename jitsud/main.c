@@ -32,6 +32,7 @@
 #include "hubcall.h"
 #include "jitsud.h"
 #include "notify.h"
+#include "policydoc.h"
 #include "policysync.h"
 #include "trail.h"
 
@@ -481,10 +482,7 @@ int main(int argc, char **argv)
 		case 'F': fingerprint = optarg; break;
 		case 'G':
 			group = optarg;
-			if (!group[0] || strlen(group) > 64 || group[0] == '.' || group[0] == '-' ||
-			    group[strspn(group,
-					 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-					 "0123456789_.-")]) {
+			if (!policydoc_group_ok(group)) {
 				fprintf(stderr, "jitsud: bad --group: a name of 1 to 64 of "
 						"[A-Za-z0-9_.-], not starting with . or -\n");
 				return JITSUD_EXIT_CONFIG;

@@ -19,8 +19,7 @@ void policydoc_clear(struct policydoc *d)
 	memset(d, 0, sizeof *d);
 }
 
-/* A hub group name: [A-Za-z0-9_][A-Za-z0-9_.-]{0,63}. */
-static int group_ok(const char *s)
+int policydoc_group_ok(const char *s)
 {
 	size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-");
 	return n == strlen(s) && n >= 1 && n <= POLICYDOC_GROUP_MAX && s[0] != '.' && s[0] != '-';
@@ -46,7 +45,7 @@ static int take_group(json_t *o, struct policydoc *d, char *err, size_t errlen)
 	const char *sha = json_string_value(json_object_get(o, "sha256"));
 	uint8_t digest[DIGEST_SHA256_LEN];
 	char hex[65];
-	if (!g || !group_ok(g))
+	if (!g || !policydoc_group_ok(g))
 		return fail(d, err, errlen, -EINVAL, "policy group: not a group name");
 	if (!json_is_integer(v) || json_integer_value(v) < 1 ||
 	    json_integer_value(v) > POLICYDOC_VERSION_MAX)

@@ -58,4 +58,7 @@ void policydoc_label(const struct policydoc *d, char *out, size_t len);
 
 void policydoc_clear(struct policydoc *d);
 
+/* 1 if s is a hub group name: [A-Za-z0-9_][A-Za-z0-9_.-]{0,63}. */
+int policydoc_group_ok(const char *s);
+
 #endif
