@@ -175,6 +175,22 @@ static void test_dump_round_trip_and_same(void **state)
 	policydoc_clear(&b);
 }
 
+static void test_group_names(void **state)
+{
+	static const char *const ok[] = {"ops", "a", "web.prod-1", "_x", "A9"};
+	static const char *const bad[] = {"", "-x", ".x", "a b", "a/b", "a:b", "\xc3\xa9"};
+	char long_name[66];
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+		assert_true(policydoc_group_ok(ok[i]));
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_false(policydoc_group_ok(bad[i]));
+	memset(long_name, 'g', 65);
+	long_name[65] = '\0';
+	assert_false(policydoc_group_ok(long_name));
+	long_name[64] = '\0';
+	assert_true(policydoc_group_ok(long_name));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -184,6 +200,7 @@ int main(void)
 		cmocka_unit_test(test_upper_case_hash_refused),
 		cmocka_unit_test(test_text_over_the_cap_refused),
 		cmocka_unit_test(test_dump_round_trip_and_same),
+		cmocka_unit_test(test_group_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
