@@ -175,8 +175,9 @@ static int fetch_main(const struct jitsud_config *cfg)
 	json_decref(answer);
 	if (r < 0)
 		return FETCH_FAILED;
-	int cached = cache_load(cfg->state_dir, &old, err, sizeof err) == 0;
-	int same = cached && policydoc_same(&d, &old);
+	int cr = cache_load(cfg->state_dir, &old, err, sizeof err), cached = cr == 0;
+	/* No cache and no group both mean the local file: nothing to do. */
+	int same = (cached && policydoc_same(&d, &old)) || (!d.has_group && cr == -ENOENT);
 	/* A version that does not parse here: an older one of the same group
 	 * stays in force; anything else (the local file, another group's)
 	 * is not what the hub asks for, so it is cached anyway and the main
