@@ -756,7 +756,11 @@ int jitsuctl_hub_main(int argc, char **argv, const char *statedir)
 	if (r != 0)
 		return r == -2 ? JITSUCTL_EXIT_USAGE : hub_usage(r > 0 ? stdout : stderr);
 	if (jitsuctl_policy_wants(argc - optind, argv + optind)) {
-		r = setup(&x, &o);
+		/* the command line first (x NULL: check only), then the hub */
+		r = jitsuctl_policy_run(NULL, argc - optind, argv + optind, o.group, o.message,
+					o.json, o.given & ~(OPT_GROUP | OPT_MESSAGE));
+		if (r == JITSUCTL_EXIT_OK)
+			r = setup(&x, &o);
 		if (r == JITSUCTL_EXIT_OK)
 			r = jitsuctl_policy_run(&x, argc - optind, argv + optind, o.group,
 						o.message, o.json,

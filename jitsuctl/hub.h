@@ -20,7 +20,8 @@ int jitsuctl_hub_print_json(const json_t *j);
 /* policy.c: is words[0..n) one of its commands? */
 int jitsuctl_policy_wants(int n, char **words);
 /* Runs it; other_opts: options given that belong to other commands (an
- * error). Returns the exit status. */
+ * error). With x NULL only checks the command line (usage printed).
+ * Returns the exit status. */
 int jitsuctl_policy_run(struct hub_ctx *x, int n, char **words, const char *group,
 			const char *message, int json, unsigned other_opts);
 

@@ -377,7 +377,7 @@ static int run_endpoint(struct pol *p, int n, char **w)
 				 : "endpoint untag ID (ID: 16 lowercase hex digits)");
 	if (tag && !is_group(w[3]))
 		return usage("GROUP must be a name: [A-Za-z0-9_][A-Za-z0-9_.-]{0,63}");
-	return cmd_tag(p, w[2], tag ? w[3] : NULL);
+	return p->x ? cmd_tag(p, w[2], tag ? w[3] : NULL) : 0;
 }
 
 int jitsuctl_policy_run(struct hub_ctx *x, int n, char **w, const char *group, const char *message,
@@ -399,15 +399,15 @@ int jitsuctl_policy_run(struct hub_ctx *x, int n, char **w, const char *group, c
 	if (message && strcmp(sub, "push") != 0 && strcmp(sub, "rollback") != 0)
 		return usage("--message goes with push and rollback only");
 	if (!strcmp(sub, "push") && n == 3)
-		return cmd_push(&p, w[2]);
+		return x ? cmd_push(&p, w[2]) : 0;
 	if (!strcmp(sub, "history") && n == 2)
-		return cmd_history(&p);
+		return x ? cmd_history(&p) : 0;
 	if (!strcmp(sub, "show") && (n == 2 || (n == 3 && parse_version(w[2], &v1) == 0)))
-		return cmd_show(&p, v1);
+		return x ? cmd_show(&p, v1) : 0;
 	if (!strcmp(sub, "diff") && n == 4 && parse_version(w[2], &v1) == 0 &&
 	    parse_version(w[3], &v2) == 0)
-		return cmd_diff(&p, v1, v2);
+		return x ? cmd_diff(&p, v1, v2) : 0;
 	if (!strcmp(sub, "rollback") && n == 3 && parse_version(w[2], &v1) == 0)
-		return cmd_rollback(&p, v1);
+		return x ? cmd_rollback(&p, v1) : 0;
 	return usage("unknown command or wrong arguments (VERSION: a number from 1)");
 }
