@@ -26,6 +26,7 @@
 
 #define FETCH_PATH "/api/v1/endpoint/policy"
 #define FETCH_TIMEOUT_MS 20000
+#define FETCH_STUCK_MS (2 * FETCH_TIMEOUT_MS) /* then it is killed */
 #define CACHE_TMP POLICYSYNC_CACHE ".new"
 
 /* The fetch child's exit status. */
@@ -201,6 +202,13 @@ static int fetch_main(const struct jitsud_config *cfg)
 
 /* ---- the main process's side ---- */
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int policysync_init(struct policysync *s, const struct jitsud_config *cfg)
 {
 	memset(s, 0, sizeof *s);
@@ -222,6 +230,11 @@ void policysync_start(struct policysync *s)
 {
 	if (s->pid > 0) {
 		s->again = 1;
+		if (now_ms() - s->started_ms > FETCH_STUCK_MS) {
+			log_err("policy fetch: no result after %d s: stopping it",
+				FETCH_STUCK_MS / 1000);
+			kill(-s->pid, SIGKILL); /* reaped as usual, then again */
+		}
 		return;
 	}
 	char link[4096];
@@ -235,7 +248,9 @@ void policysync_start(struct policysync *s)
 	}
 	if (pid == 0) {
 		/* Nothing of the main process's: no listener, no lock, no
-		 * syslog socket that a pipe could later reuse. */
+		 * syslog socket that a pipe could later reuse. A process group
+		 * of its own, so that it can be stopped with its helper. */
+		setpgid(0, 0);
 		closelog();
 		syscall(SYS_close_range, 3, ~0U, 0);
 		log_init("jitsud", s->cfg->foreground);
@@ -245,7 +260,9 @@ void policysync_start(struct policysync *s)
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		_exit(fetch_main(s->cfg));
 	}
+	setpgid(pid, pid);
 	s->pid = pid;
+	s->started_ms = now_ms();
 	s->again = 0;
 }
 
@@ -272,7 +289,7 @@ int policysync_reaped(struct policysync *s, pid_t pid, int status)
 void policysync_stop(struct policysync *s)
 {
 	if (s->pid > 0) {
-		kill(s->pid, SIGKILL);
+		kill(-s->pid, SIGKILL);
 		waitpid(s->pid, NULL, 0);
 		s->pid = 0;
 	}

@@ -33,6 +33,7 @@
 #define JITSUD_POLICYSYNC_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "jitsud.h"
@@ -44,9 +45,10 @@
 
 struct policysync {
 	const struct jitsud_config *cfg;
-	pid_t pid;    /* the fetch running, or 0 */
-	int again;    /* a fetch was asked for while one ran */
-	int timer_fd; /* fires every cfg->policy_interval seconds */
+	pid_t pid;          /* the fetch running (leading its process group), or 0 */
+	int64_t started_ms; /* when it started, CLOCK_MONOTONIC */
+	int again;          /* a fetch was asked for while one ran */
+	int timer_fd;       /* fires every cfg->policy_interval seconds */
 };
 
 /* Sets s up (no fetch yet). Returns 0 or -errno. */
@@ -55,8 +57,9 @@ int policysync_init(struct policysync *s, const struct jitsud_config *cfg);
 /* The fd to poll; when readable call policysync_timer(). */
 int policysync_fd(const struct policysync *s);
 
-/* Starts a fetch unless one runs (then one more follows it). Does nothing
- * on an endpoint that is not enrolled. */
+/* Starts a fetch unless one runs (then one more follows it; a fetch
+ * running for over twice the hub call's timeout is killed, with its
+ * helper). Does nothing on an endpoint that is not enrolled. */
 void policysync_start(struct policysync *s);
 
 /* The timer fired: starts a fetch. */
