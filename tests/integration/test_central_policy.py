@@ -194,6 +194,25 @@ def test_enroll_into_a_group(hub, ctl, users, daemon_factory, workdir):
     assert r.returncode == 1 and "bad --group" in r.stderr
 
 
+@pytest.mark.parametrize("hub", ["sqlite"], indirect=True)
+def test_timer_fetches_without_sighup(hub, ctl, users, daemon_factory, workdir):
+    d = daemon_factory(LOCAL, start=False)
+    r = enroll(hub, d.state, ctl.enrollment_token())
+    assert r.returncode == 0, r.stderr
+    d.start(extra=("--policy-interval", "1"))
+    e = Endpoint(hub, ctl, d, users, r.stdout, workdir)
+    assert e.push(V_ID).returncode == 0
+    assert ctl.run("endpoint", "tag", e.id, "ops").returncode == 0
+    deadline = time.monotonic() + 20
+    while not [x for x in e.reloads() if x.get("policy_version") == "hub:ops:1"]:
+        assert time.monotonic() < deadline, d.read_log()[-2000:]
+        e.drain_notify()
+        time.sleep(0.1)
+    assert_permits(e, "id", "hub:ops:1")
+    r = subprocess.run([JITSUD, "--policy-interval", "0", "-t"], capture_output=True, text=True)
+    assert r.returncode == 1 and "bad --policy-interval" in r.stderr
+
+
 # ---- 2. rollback, untag ----
 
 def test_rollback_and_untag(ep):
