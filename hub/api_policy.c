@@ -141,25 +141,33 @@ void api_h_policy_rollback(struct call *c)
 	reply_policy(c, rc, 201, &p, err);
 }
 
+/* The version query parameter: 0 when absent, -1 when malformed (answered). */
+static int64_t query_version(struct call *c)
+{
+	const char *s = c->in->arg ? c->in->arg(c->in->arg_cls, "version") : NULL;
+	char *end;
+	if (!s)
+		return 0;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || s[0] < '1' || s[0] > '9' || v < 1) {
+		api_error(c->out, 400, "schema_violation",
+			  "query parameter 'version': must be an integer from 1");
+		return -1;
+	}
+	return v;
+}
+
 /* GET policy/{group}?version=N: one version (default the newest). */
 void api_h_policy_get(struct call *c)
 {
 	struct storage_policy p = {0};
-	char err[256] = "", *end;
-	int64_t version = 0;
-	const char *s = c->in->arg ? c->in->arg(c->in->arg_cls, "version") : NULL;
+	char err[256] = "";
 	if (param_group(c) < 0)
 		return;
-	if (s) {
-		errno = 0;
-		long long v = strtoll(s, &end, 10);
-		if (errno || end == s || *end || s[0] < '1' || s[0] > '9' || v < 1) {
-			api_error(c->out, 400, "schema_violation",
-				  "query parameter 'version': must be an integer from 1");
-			return;
-		}
-		version = v;
-	}
+	int64_t version = query_version(c);
+	if (version < 0)
+		return;
 	int rc = storage_policy_get(c->ctx->st, c->param, version, &p, err, sizeof err);
 	reply_policy(c, rc, 200, &p, err);
 }
@@ -242,11 +250,25 @@ void api_h_endpoint_group_clear(struct call *c)
 	group_set(c, NULL);
 }
 
-/* GET endpoint/policy: the calling endpoint's group and its newest version. */
+/*
+ * GET endpoint/policy[?group=G&version=N]: the calling endpoint's group and
+ * its newest version; when that is G's version N (what the endpoint has),
+ * only {"group","version","sha256","unchanged":true}.
+ */
 void api_h_ep_policy(struct call *c)
 {
 	struct storage_policy p = {0};
 	char group[STORAGE_NAME_MAX + 1], err[256] = "";
+	const char *have = c->in->arg ? c->in->arg(c->in->arg_cls, "group") : NULL;
+	int64_t have_version = query_version(c);
+	if (have_version < 0)
+		return;
+	if ((have != NULL) != (have_version > 0) ||
+	    (have && !jsonv_string_ok(have, JSONV_NAME, 1, STORAGE_NAME_MAX))) {
+		api_error(c->out, 400, "schema_violation",
+			  "query parameters 'group' and 'version' go together; group: a name");
+		return;
+	}
 	int rc = storage_policy_group_get(c->ctx->st, c->who.ep.id, group, err, sizeof err);
 	if (rc == STORAGE_OK && !group[0]) {
 		api_reply(c, 200, json_pack("{s:o}", "group", json_null()));
@@ -254,7 +276,11 @@ void api_h_ep_policy(struct call *c)
 	}
 	if (rc == STORAGE_OK)
 		rc = storage_policy_get(c->ctx->st, group, 0, &p, err, sizeof err);
-	if (rc == STORAGE_OK)
+	if (rc == STORAGE_OK && have && !strcmp(have, p.group) && have_version == p.version)
+		api_reply(c, 200,
+			  json_pack("{s:s,s:I,s:s,s:b}", "group", p.group, "version",
+				    (json_int_t)p.version, "sha256", p.sha256, "unchanged", 1));
+	else if (rc == STORAGE_OK)
 		api_reply(c, 200,
 			  json_pack("{s:s,s:I,s:s,s:s,s:I}", "group", p.group, "version",
 				    (json_int_t)p.version, "sha256", p.sha256, "text", p.text,

@@ -30,7 +30,7 @@
 #define CACHE_TMP POLICYSYNC_CACHE ".new"
 
 /* The fetch child's exit status. */
-enum { FETCH_UNCHANGED = 0, FETCH_CHANGED = 10, FETCH_FAILED = 11, FETCH_NOT_ENROLLED = 12 };
+enum { FETCH_UNCHANGED = 0, FETCH_CHANGED = 10, FETCH_FAILED = 11 };
 
 /* ---- the cache file ---- */
 
@@ -148,56 +148,112 @@ static int fetch_check(json_t *answer, struct policydoc *d)
 	return 0;
 }
 
-static int fetch_main(const struct jitsud_config *cfg)
+/* Asks the hub; 0 with *answer, or -1 logged. With have (the cached group
+ * version) its group and version go along: if they are still the newest,
+ * the hub answers {"unchanged": true} without the text. */
+static int fetch_ask(const struct jitsud_config *cfg, const struct policydoc *have, json_t **answer)
 {
 	struct hublink l;
-	struct policydoc d, old;
-	json_t *answer = NULL;
+	char err[512], path[160];
 	long status = 0;
-	char err[512];
 	int r = hublink_load(cfg->state_dir, &l, err, sizeof err);
-	if (r == -ENOENT)
-		return FETCH_NOT_ENROLLED;
 	if (r < 0) {
-		log_err("policy fetch: %s", err);
-		return FETCH_FAILED;
+		if (r != -ENOENT)
+			log_err("policy fetch: %s", err);
+		return -1;
 	}
-	r = hubcall(&l, "GET", FETCH_PATH, NULL, FETCH_TIMEOUT_MS, -1, &status, &answer, err,
-		    sizeof err);
+	if (have)
+		snprintf(path, sizeof path, "%s?group=%s&version=%lld", FETCH_PATH, have->group,
+			 (long long)have->version);
+	else
+		snprintf(path, sizeof path, "%s", FETCH_PATH);
+	r = hubcall(&l, "GET", path, NULL, FETCH_TIMEOUT_MS, -1, &status, answer, err, sizeof err);
 	explicit_bzero(&l, sizeof l);
 	if (r == 0 && status != 200)
-		r = hubclient_error(status, answer, err, sizeof err);
+		r = hubclient_error(status, *answer, err, sizeof err);
 	if (r < 0) {
-		json_decref(answer);
+		json_decref(*answer);
+		*answer = NULL;
 		log_warn("policy fetch from the hub failed: %s; keeping the policy in force", err);
-		return FETCH_FAILED;
+		return -1;
 	}
-	r = fetch_check(answer, &d);
-	json_decref(answer);
-	if (r < 0)
-		return FETCH_FAILED;
-	int cr = cache_load(cfg->state_dir, &old, err, sizeof err), cached = cr == 0;
+	return 0;
+}
+
+/* 1: the answer says the cached version have is still the newest; 0: the
+ * answer is a whole document; -1 (logged): it claims "unchanged" for
+ * something else. */
+static int fetch_unchanged(json_t *answer, const struct policydoc *have)
+{
+	if (!json_is_true(json_object_get(answer, "unchanged")))
+		return 0;
+	const char *g = json_string_value(json_object_get(answer, "group"));
+	const char *sha = json_string_value(json_object_get(answer, "sha256"));
+	json_t *v = json_object_get(answer, "version");
+	if (have && g && sha && json_is_integer(v) && !strcmp(g, have->group) &&
+	    json_integer_value(v) == have->version && !strcmp(sha, have->sha256))
+		return 1;
+	log_err("policy fetch: the hub said unchanged about another version; keeping the policy "
+		"in force");
+	return -1;
+}
+
+/*
+ * Caches d when it differs from old (cr: cache_load's result); unparsable:
+ * d's text does not parse here (fetch_check gave 1). Returns the fetch's
+ * exit status.
+ */
+static int fetch_store(const struct jitsud_config *cfg, const struct policydoc *d, int unparsable,
+		       const struct policydoc *old, int cr)
+{
+	char err[512];
+	int cached = cr == 0;
 	/* No cache and no group both mean the local file: nothing to do. */
-	int same = (cached && policydoc_same(&d, &old)) || (!d.has_group && cr == -ENOENT);
+	int same = (cached && policydoc_same(d, old)) || (!d->has_group && cr == -ENOENT);
 	/* A version that does not parse here: an older one of the same group
 	 * stays in force; anything else (the local file, another group's)
 	 * is not what the hub asks for, so it is cached anyway and the main
 	 * process denies everything (fail closed). */
-	if (r == 1 && cached && old.has_group && !strcmp(old.group, d.group)) {
-		log_err("policy fetch: keeping %s:%lld in force", old.group,
-			(long long)old.version);
-		same = -1;
-	} else if (r == 1 && !same) {
+	if (unparsable && cached && old->has_group && !strcmp(old->group, d->group)) {
+		log_err("policy fetch: keeping %s:%lld in force", old->group,
+			(long long)old->version);
+		return FETCH_FAILED;
+	}
+	if (unparsable && !same)
 		log_err("policy fetch: no usable version of group %s: denying every request",
-			d.group);
-	}
-	policydoc_clear(&old);
-	if (same == 0 && cache_write(cfg->state_dir, &d, err, sizeof err) < 0) {
+			d->group);
+	if (same)
+		return FETCH_UNCHANGED;
+	if (cache_write(cfg->state_dir, d, err, sizeof err) < 0) {
 		log_err("policy fetch: %s", err);
-		same = -1;
+		return FETCH_FAILED;
 	}
-	policydoc_clear(&d);
-	return same < 0 ? FETCH_FAILED : same ? FETCH_UNCHANGED : FETCH_CHANGED;
+	return FETCH_CHANGED;
+}
+
+static int fetch_main(const struct jitsud_config *cfg)
+{
+	struct policydoc d, old;
+	json_t *answer = NULL;
+	char err[512];
+	int cr = cache_load(cfg->state_dir, &old, err, sizeof err);
+	const struct policydoc *have = cr == 0 && old.has_group ? &old : NULL;
+	int r = fetch_ask(cfg, have, &answer);
+	if (r == 0)
+		r = fetch_unchanged(answer, have);
+	if (r == 0) {
+		r = fetch_check(answer, &d);
+		if (r >= 0)
+			r = fetch_store(cfg, &d, r, &old, cr);
+		else
+			r = FETCH_FAILED;
+		policydoc_clear(&d);
+	} else {
+		r = r > 0 ? FETCH_UNCHANGED : FETCH_FAILED;
+	}
+	json_decref(answer);
+	policydoc_clear(&old);
+	return r;
 }
 
 /* ---- the main process's side ---- */

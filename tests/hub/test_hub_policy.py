@@ -189,3 +189,24 @@ def test_enroll_into_a_group(hub):
         "enrollment_token_used"
     r = hub.call("POST", "/api/v1/enroll", dict(enroll_body(hub.enrollment_token()), group="-x"))
     assert r.code == "schema_violation"
+
+
+def test_fetch_unchanged_answer(hub):
+    ep, auth = hub.enroll()
+    push(hub, "ops", GOOD)
+    push(hub, "web", GOOD)
+    hub.call("POST", "/api/v1/endpoints/%s/group" % ep, {"group": "ops"}, auth=hub.admin())
+    full = hub.call("GET", "/api/v1/endpoint/policy", auth=auth).json
+    r = hub.call("GET", "/api/v1/endpoint/policy?group=ops&version=1", auth=auth)
+    assert r.status == 200 and r.json == {"group": "ops", "version": 1,
+                                          "sha256": full["sha256"], "unchanged": True}
+    # another version, or another group with the same number: the whole text
+    push(hub, "ops", GOOD2)
+    r = hub.call("GET", "/api/v1/endpoint/policy?group=ops&version=1", auth=auth)
+    assert r.json["version"] == 2 and r.json["text"] == GOOD2 and "unchanged" not in r.json
+    r = hub.call("GET", "/api/v1/endpoint/policy?group=web&version=2", auth=auth)
+    assert r.json["group"] == "ops" and r.json["text"] == GOOD2
+    for q in ("group=ops", "version=1", "group=-x&version=1", "group=ops&version=0",
+              "group=ops&version=x"):
+        r = hub.call("GET", "/api/v1/endpoint/policy?" + q, auth=auth)
+        assert r.status == 400 and r.code == "schema_violation", q

@@ -219,8 +219,13 @@ def test_rollback_and_untag(ep):
     assert ep.push(V_ID).returncode == 0
     assert ep.ctl.run("endpoint", "tag", ep.id, "ops").returncode == 0
     ep.fetch("hub:ops:1")
+    # A fetch of an unchanged version (the hub leaves the text out); the
+    # next one, queued behind it, brings version 2.
+    ep.daemon.proc.send_signal(signal.SIGHUP)
     assert ep.push(V_TRUE).returncode == 0
     ep.fetch("hub:ops:2")
+    log = ep.daemon.read_log()
+    assert "unusable" not in log and "unchanged about" not in log, log[-2000:]
     assert_permits(ep, "true", "hub:ops:2")
     d = assert_denies(ep, "id", "hub:ops:2")
     assert d["rule"] == "hub:ops:2:3"
