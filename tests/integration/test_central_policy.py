@@ -254,8 +254,10 @@ def test_hub_down_keeps_the_cached_policy(ep):
     ep.wait_log("policy fetch from the hub failed")
     assert_permits(ep, "id", "hub:ops:1")
     assert_denies(ep, "true", "hub:ops:1")
-    # A restart with the hub still down enforces the cache from the start.
+    # A restart with the hub still down enforces the cache from the start,
+    # without even reading the local file.
     ep.daemon.stop()
+    os.rename(ep.daemon.policy, ep.daemon.policy + ".away")
     ep.daemon.start()
     start = [r for r in audit_records(ep.daemon.state) if r["event"] == "daemon_start"][-1]
     assert start["policy_version"] == "hub:ops:1" and start["policy"] == "hub:ops:1", start
@@ -269,6 +271,10 @@ def test_hub_down_keeps_the_cached_policy(ep):
         doc = f.read()
     with open(cache, "w") as f:
         f.write(doc.replace("/usr/bin/id", "/usr/bin/ls"))
+    os.rename(ep.daemon.policy + ".away", ep.daemon.policy)
+    r = subprocess.run([JITSUD, "-t", "-c", ep.daemon.policy, "-d", ep.daemon.state],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "policy.cache" in r.stderr, r
     ep.daemon.start()
     assert "denying every request" in ep.daemon.read_log()
     assert_denies(ep, "true", "none")
