@@ -78,6 +78,19 @@ static const struct route {
 	{"POST", "mfa/*/reset", ALLOW_ADMIN, NULL, NULL, api_h_mfa_reset},
 	{"POST", "breakglass/respond", ALLOW_ADMIN, api_schema_breakglass, &api_schema_breakglass_n,
 	 api_h_breakglass_respond},
+	/* central policy: api_policy.c */
+	{"POST", "policy/*", ALLOW_ADMIN, api_schema_policy_push, &api_schema_policy_push_n,
+	 api_h_policy_push},
+	{"GET", "policy/*", ALLOW_ADMIN | ALLOW_AUDITOR, NULL, NULL, api_h_policy_get},
+	{"GET", "policy/*/versions", ALLOW_ADMIN | ALLOW_AUDITOR, NULL, NULL, api_h_policy_history},
+	{"POST", "policy/*/rollback", ALLOW_ADMIN, api_schema_policy_rollback,
+	 &api_schema_policy_rollback_n, api_h_policy_rollback},
+	{"GET", "endpoints/*/group", ALLOW_ADMIN | ALLOW_AUDITOR, NULL, NULL,
+	 api_h_endpoint_group_get},
+	{"POST", "endpoints/*/group", ALLOW_ADMIN, api_schema_policy_group,
+	 &api_schema_policy_group_n, api_h_endpoint_group_set},
+	{"DELETE", "endpoints/*/group", ALLOW_ADMIN, NULL, NULL, api_h_endpoint_group_clear},
+	{"GET", "endpoint/policy", ALLOW_ENDPOINT, NULL, NULL, api_h_ep_policy},
 };
 
 /* ---- answers ---- */

@@ -10,6 +10,7 @@
 
 #include "auth.h"
 #include "jsonv.h"
+#include "storage_policy.h"
 
 #define ENROLL_TTL_DEFAULT 3600
 #define ENROLL_TTL_MAX 604800
@@ -21,6 +22,7 @@ const struct jsonv_field api_schema_enroll[] = {
 	{"os", JSONV_TEXT, 1, 1, STORAGE_FACT_MAX},
 	{"kernel", JSONV_TEXT, 1, 1, STORAGE_FACT_MAX},
 	{"agent_version", JSONV_TEXT, 1, 1, STORAGE_AGENT_MAX},
+	{"group", JSONV_NAME, 0, 1, STORAGE_NAME_MAX}, /* a policy group (api_policy.c) */
 };
 const size_t api_schema_enroll_n = sizeof api_schema_enroll / sizeof api_schema_enroll[0];
 
@@ -59,11 +61,18 @@ void api_h_enroll(struct call *c)
 		api_error(c->out, 500, "internal", "no randomness");
 		return;
 	}
-	int rc = storage_enroll(c->ctx->st, tid, thash, &ep, chash, c->now, err, sizeof err);
+	const char *group = api_body_str(c, "group");
+	int rc = group[0] ? storage_enroll_grouped(c->ctx->st, tid, thash, &ep, chash, group,
+						   c->now, err, sizeof err)
+			  : storage_enroll(c->ctx->st, tid, thash, &ep, chash, c->now, err,
+					   sizeof err);
 	if (rc == STORAGE_OK)
 		api_reply(c, 201,
 			  json_pack("{s:s,s:s,s:s}", "endpoint_id", ep.id, "credential", cred,
 				    "breakglass_key", ep.breakglass_key));
+	else if (rc == STORAGE_E_INVALID)
+		api_error(c->out, 409, "policy_group_empty",
+			  "group %s has no policy yet: push one first", group);
 	else
 		api_storage_fail(c, rc, err);
 	snprintf(c->out->who, sizeof c->out->who, "enroll:%s", rc == STORAGE_OK ? ep.id : tid);

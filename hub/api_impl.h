@@ -81,6 +81,15 @@ void api_h_mfa_get(struct call *c);
 void api_h_mfa_reset(struct call *c);
 /* handlers: api_breakglass.c */
 void api_h_breakglass_respond(struct call *c);
+/* handlers: api_policy.c */
+void api_h_policy_push(struct call *c);
+void api_h_policy_rollback(struct call *c);
+void api_h_policy_get(struct call *c);
+void api_h_policy_history(struct call *c);
+void api_h_endpoint_group_get(struct call *c);
+void api_h_endpoint_group_set(struct call *c);
+void api_h_endpoint_group_clear(struct call *c);
+void api_h_ep_policy(struct call *c);
 
 /* schemas, for the route table */
 extern const struct jsonv_field api_schema_enroll[];
@@ -103,5 +112,12 @@ extern const struct jsonv_field api_schema_mfa_code[];
 extern const size_t api_schema_mfa_code_n;
 extern const struct jsonv_field api_schema_breakglass[];
 extern const size_t api_schema_breakglass_n;
+
+extern const struct jsonv_field api_schema_policy_push[];
+extern const size_t api_schema_policy_push_n;
+extern const struct jsonv_field api_schema_policy_rollback[];
+extern const size_t api_schema_policy_rollback_n;
+extern const struct jsonv_field api_schema_policy_group[];
+extern const size_t api_schema_policy_group_n;
 
 #endif

@@ -51,6 +51,7 @@ static int char_ok(unsigned char c, enum jsonv_kind kind, size_t i)
 {
 	switch (kind) {
 	case JSONV_TEXT: return c >= 0x20 && c != 0x7f;
+	case JSONV_LINES: return (c >= 0x20 && c != 0x7f) || c == '\t' || c == '\n' || c == '\r';
 	case JSONV_NAME: return is_name_char(c, i == 0);
 	case JSONV_HOST: return is_name_char(c, 0) && c != '_';
 	case JSONV_HEX: return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');

@@ -37,6 +37,7 @@ enum jsonv_kind {
 	JSONV_TOKEN, /* a token: [a-z0-9_], min..max */
 	JSONV_INT,   /* integer in min..max */
 	JSONV_ARGV,  /* array of min..max strings, each 1..JSONV_ARG_MAX bytes */
+	JSONV_LINES, /* string, min..max bytes: text with tabs and line ends (a policy) */
 };
 
 struct jsonv_field {

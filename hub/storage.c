@@ -4,6 +4,7 @@
  * rules are in storage.h.
  */
 #include "storage_impl.h"
+#include "storage_policy.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -109,6 +110,30 @@ static const char *const migration_2_pg[] = {
 	NULL,
 };
 
+/*
+ * Central policy (storage_policy.c): append-only versions per group, and
+ * each endpoint's one group. rollback_of names the version a rollback
+ * repeats.
+ */
+static const char *const migration_4[] = {
+	"CREATE TABLE policy_versions ("
+	" group_name TEXT NOT NULL,"
+	" version BIGINT NOT NULL CHECK (version >= 1),"
+	" text TEXT NOT NULL,"
+	" sha256 TEXT NOT NULL,"
+	" pushed_by TEXT NOT NULL,"
+	" pushed_at BIGINT NOT NULL,"
+	" rollback_of BIGINT,"
+	" message TEXT NOT NULL,"
+	" PRIMARY KEY (group_name, version))",
+	"CREATE TABLE endpoint_policy_groups ("
+	" endpoint_id TEXT PRIMARY KEY REFERENCES endpoints (id),"
+	" group_name TEXT NOT NULL,"
+	" assigned_at BIGINT NOT NULL,"
+	" assigned_by TEXT NOT NULL)",
+	NULL,
+};
+
 /* Central MFA: each user's state in lib/mfastore.c's text format, by user
  * name (the same person on every endpoint). It holds the TOTP secret. */
 static const char *const migration_5[] = {
@@ -137,6 +162,7 @@ static const char *const migration_6[] = {
 	" issued_at BIGINT NOT NULL)",
 
 	"CREATE INDEX breakglass_by_endpoint ON breakglass_responses (endpoint_id, issued_at)",
+
 	NULL,
 };
 
@@ -147,6 +173,7 @@ static const struct {
 } migrations[] = {
 	{1, migration_1, NULL},
 	{2, NULL, migration_2_pg},
+	{4, migration_4, NULL},
 	{5, migration_5, NULL},
 	{6, migration_6, NULL},
 };
@@ -687,9 +714,33 @@ static int endpoint_insert(struct storage *st, const struct storage_endpoint *ep
 		p, 10, NULL, err, errlen);
 }
 
-int storage_enroll(struct storage *st, const char *token_id, const char *token_hash,
-		   const struct storage_endpoint *ep, const char *cred_hash, int64_t now, char *err,
-		   size_t errlen)
+/* Inside the enrollment transaction: group has a version, and the new
+ * endpoint goes into it (storage_policy.c, storage_enroll_grouped()). */
+static int enroll_group(struct storage *st, const char *id, const char *group, int64_t now,
+			char *err, size_t errlen)
+{
+	struct sdb_result r;
+	char t[STORAGE_I64_LEN];
+	const char *p[] = {group};
+	const char *q[] = {id, group, storage_i64(t, now), "enrollment"};
+	int rc =
+		storage_exec(st, "SELECT version FROM policy_versions WHERE group_name = ? LIMIT 1",
+			     p, 1, &r, err, errlen);
+	if (rc != STORAGE_OK)
+		return rc;
+	rc = r.nrows ? STORAGE_OK : STORAGE_E_INVALID;
+	sdb_result_free(&r);
+	if (rc == STORAGE_OK)
+		rc = storage_exec(st,
+				  "INSERT INTO endpoint_policy_groups (endpoint_id, group_name,"
+				  " assigned_at, assigned_by) VALUES (?, ?, ?, ?)",
+				  q, 4, NULL, err, errlen);
+	return rc;
+}
+
+static int enroll_tx(struct storage *st, const char *token_id, const char *token_hash,
+		     const struct storage_endpoint *ep, const char *cred_hash, const char *group,
+		     int64_t now, char *err, size_t errlen)
 {
 	struct sdb_result r;
 	char t[STORAGE_I64_LEN];
@@ -701,6 +752,8 @@ int storage_enroll(struct storage *st, const char *token_id, const char *token_h
 	rc = enroll_token_usable(st, token_id, token_hash, now, err, errlen);
 	if (rc == STORAGE_OK)
 		rc = endpoint_insert(st, ep, cred_hash, now, err, errlen);
+	if (rc == STORAGE_OK && group)
+		rc = enroll_group(st, ep->id, group, now, err, errlen);
 	if (rc == STORAGE_OK) {
 		rc = storage_exec(st,
 				  "UPDATE enrollment_tokens SET used_at = ?, endpoint_id = ?"
@@ -717,6 +770,20 @@ int storage_enroll(struct storage *st, const char *token_id, const char *token_h
 	if (rc != STORAGE_OK)
 		storage_rollback(st);
 	return rc;
+}
+
+int storage_enroll(struct storage *st, const char *token_id, const char *token_hash,
+		   const struct storage_endpoint *ep, const char *cred_hash, int64_t now, char *err,
+		   size_t errlen)
+{
+	return enroll_tx(st, token_id, token_hash, ep, cred_hash, NULL, now, err, errlen);
+}
+
+int storage_enroll_grouped(struct storage *st, const char *token_id, const char *token_hash,
+			   const struct storage_endpoint *ep, const char *cred_hash,
+			   const char *group, int64_t now, char *err, size_t errlen)
+{
+	return enroll_tx(st, token_id, token_hash, ep, cred_hash, group, now, err, errlen);
 }
 
 /* ---- endpoints ---- */

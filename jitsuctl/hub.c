@@ -73,6 +73,8 @@ enum hub_opt {
 	OPT_NOTE = 1 << 2,
 	OPT_WHY = 1 << 3,
 	OPT_ROLE = 1 << 4,
+	OPT_GROUP = 1 << 5,   /* policy.c */
+	OPT_MESSAGE = 1 << 6, /* policy.c */
 };
 
 /* The command line. */
@@ -82,6 +84,7 @@ struct hub_opts {
 	unsigned given; /* enum hub_opt */
 	long ttl;
 	const char *note, *why, *role;
+	const char *group, *message; /* policy.c */
 };
 
 /* One session with the hub. */
@@ -118,6 +121,9 @@ static int hub_usage(FILE *f)
 		"  mfa reset USER                   forget USER's MFA enrollment (fleet-wide)\n"
 		"  breakglass respond HOST CHALLENGE\n"
 		"                                   the response code for a break-glass challenge\n"
+		"  policy push|history|show|diff|rollback --group G ...   central policy\n"
+		"  endpoint tag ID GROUP | endpoint untag ID              an endpoint's policy "
+		"group\n"
 		"environment: JITSU_HUB_URL, JITSU_HUB_TOKEN, JITSU_HUB_FINGERPRINT, "
 		"JITSU_HUB_CACERT\n");
 	return f == stdout ? JITSUCTL_EXIT_OK : JITSUCTL_EXIT_USAGE;
@@ -175,6 +181,14 @@ static int option(struct hub_opts *o, int c, const char *arg)
 		o->given |= OPT_ROLE;
 		o->role = arg;
 		return 0;
+	case 'g':
+		o->given |= OPT_GROUP;
+		o->group = arg;
+		return 0;
+	case 'm':
+		o->given |= OPT_MESSAGE;
+		o->message = arg;
+		return 0;
 	case 'e':
 		o->given |= OPT_EXPIRES;
 		if (hubfmt_duration(arg, &o->ttl) == 0 && o->ttl <= HUB_TTL_MAX)
@@ -202,6 +216,8 @@ static int parse_options(int argc, char **argv, struct hub_opts *o)
 		{"note", required_argument, NULL, 'n'},
 		{"why", required_argument, NULL, 'w'},
 		{"role", required_argument, NULL, 'r'},
+		{"group", required_argument, NULL, 'g'},
+		{"message", required_argument, NULL, 'm'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -870,6 +886,21 @@ int jitsuctl_hub_main(int argc, char **argv, const char *statedir)
 	int r = parse_options(argc, argv, &o);
 	if (r != 0)
 		return r == -2 ? JITSUCTL_EXIT_USAGE : hub_usage(r > 0 ? stdout : stderr);
+	if (jitsuctl_policy_wants(argc - optind, argv + optind)) {
+		/* the command line first (x NULL: check only), then the hub */
+		r = jitsuctl_policy_run(NULL, argc - optind, argv + optind, o.group, o.message,
+					o.json, o.given & ~(OPT_GROUP | OPT_MESSAGE));
+		if (r == JITSUCTL_EXIT_OK)
+			r = setup(&x, &o);
+		if (r == JITSUCTL_EXIT_OK)
+			r = jitsuctl_policy_run(&x, argc - optind, argv + optind, o.group,
+						o.message, o.json,
+						o.given & ~(OPT_GROUP | OPT_MESSAGE));
+		explicit_bzero(x.c.auth, sizeof x.c.auth);
+		return r;
+	}
+	if (o.given & (OPT_GROUP | OPT_MESSAGE))
+		return hub_usage(stderr);
 	const struct hub_cmd *cmd = find_cmd(hub_cmds, sizeof hub_cmds / sizeof hub_cmds[0],
 					     argc - optind, argv + optind, &arg, &arg2);
 	if (!cmd)
@@ -882,4 +913,22 @@ int jitsuctl_hub_main(int argc, char **argv, const char *statedir)
 		r = cmd->run(&x, arg);
 	explicit_bzero(x.c.auth, sizeof x.c.auth);
 	return r;
+}
+
+/* ---- for policy.c ---- */
+
+struct hubclient *jitsuctl_hub_client(struct hub_ctx *x)
+{
+	return &x->c;
+}
+
+int jitsuctl_hub_call(struct hub_ctx *x, const char *method, const char *path, json_t *body,
+		      long want, json_t **out)
+{
+	return hub_call(x, method, path, body, want, out);
+}
+
+int jitsuctl_hub_print_json(const json_t *j)
+{
+	return print_json(j);
 }

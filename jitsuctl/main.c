@@ -38,7 +38,7 @@ static int usage(FILE *f)
 		"hub commands (also as jitsuctl hub ...): token create, endpoints, endpoint "
 		"revoke,\n"
 		"  requests, approve, deny, admins add, mfa status|reset (central MFA),\n"
-		"  breakglass respond\n"
+		"  breakglass respond, policy, endpoint tag|untag\n"
 		"commands:\n",
 		JITSUCTL_STATEDIR);
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
@@ -49,7 +49,7 @@ static int usage(FILE *f)
 /* The hub's commands also stand at the top level, as in
  * `jitsuctl --hub URL approve ID`: they run as `jitsuctl hub ...`. */
 static const char *const hub_words[] = {"token",   "endpoints", "endpoint", "requests",
-					"approve", "deny",      "admins",   "breakglass"};
+					"approve", "deny",      "admins",   "breakglass", "policy"};
 
 #define MAX_HUB_OPTS 8
 

@@ -91,9 +91,14 @@ static json_t *enroll_body(const char *token, char *err, size_t errlen)
 		return NULL;
 	}
 	os_name(os, sizeof os);
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "token", token, "hostname", host,
-			 "machine_id", mid, "os", os, "kernel", u.release, "agent_version",
-			 JITSU_VERSION);
+	json_t *body = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "token", token, "hostname", host,
+				 "machine_id", mid, "os", os, "kernel", u.release, "agent_version",
+				 JITSU_VERSION);
+	/* jitsud --enroll --group G: the endpoint's policy group. */
+	const char *group = getenv("JITSU_ENROLL_GROUP");
+	if (body && group && group[0])
+		json_object_set_new(body, "group", json_string(group));
+	return body;
 }
 
 /* Shows the hub's fingerprint and asks, as ssh does; no terminal, no. */
@@ -199,5 +204,8 @@ int hublink_enroll(const char *statedir, const char *url, const char *token,
 	if (r == 0 && !has_key)
 		printf("note: the hub issued no break-glass key: break-glass is unavailable "
 		       "here\n");
+	const char *group = getenv("JITSU_ENROLL_GROUP");
+	if (r == 0 && group && group[0])
+		printf("policy group: %s\n", group);
 	return r;
 }

@@ -206,7 +206,7 @@ int hubcall(const struct hublink *l, const char *method, const char *path, const
 }
 
 int hubcall_exec_enroll(const char *statedir, const char *url, const char *token,
-			const char *fingerprint, char *err, size_t errlen)
+			const char *fingerprint, const char *group, char *err, size_t errlen)
 {
 	struct resolved helper;
 	int r = find_helper(&helper, err, errlen);
@@ -226,7 +226,13 @@ int hubcall_exec_enroll(const char *statedir, const char *url, const char *token
 			(char *)url,
 			(char *)(fingerprint ? fingerprint : ""),
 			NULL};
-	char *envp[] = {"PATH=/usr/bin:/bin", tokenvar, NULL};
+	char groupvar[128];
+	if (snprintf(groupvar, sizeof groupvar, "JITSU_ENROLL_GROUP=%s", group ? group : "") >=
+	    (int)sizeof groupvar) {
+		snprintf(err, errlen, "policy group name too long");
+		return -EINVAL;
+	}
+	char *envp[] = {"PATH=/usr/bin:/bin", tokenvar, groupvar, NULL};
 	execveat(helper.fd, "", argv, envp, AT_EMPTY_PATH);
 	snprintf(err, errlen, "cannot run %s: %s", HUBCALL_NAME, strerror(errno));
 	return -errno;

@@ -35,8 +35,9 @@ int hubcall(const struct hublink *l, const char *method, const char *path, const
 	    size_t errlen);
 
 /* Runs `jitsu-hubcall enroll ...` in place of this process (as root, for
- * jitsud --enroll). Returns only on failure, with err. */
+ * jitsud --enroll), the endpoint put into policy group if not NULL.
+ * Returns only on failure, with err. */
 int hubcall_exec_enroll(const char *statedir, const char *url, const char *token,
-			const char *fingerprint, char *err, size_t errlen);
+			const char *fingerprint, const char *group, char *err, size_t errlen);
 
 #endif

@@ -19,9 +19,13 @@ struct jitsud_config {
 	const char *socket_path;
 	const char *state_dir;
 	int foreground;
-	uint64_t audit_rotate; /* rotate audit.log at this size; 0: the default */
-	unsigned audit_keep;   /* rotated audit files kept; 0: all */
+	uint64_t audit_rotate;    /* rotate audit.log at this size; 0: the default */
+	unsigned audit_keep;      /* rotated audit files kept; 0: all */
+	unsigned policy_interval; /* seconds between hub policy fetches; 0: the default */
 };
+
+/* "local", "hub:<group>:<version>" or "none" (policysync.h). */
+#define JITSUD_POLICY_VERSION_MAX 96
 
 struct audit_log;
 
@@ -29,6 +33,7 @@ struct audit_log;
 struct jitsud_ctx {
 	const struct jitsud_config *cfg;
 	const struct policy *policy;
+	char policy_version[JITSUD_POLICY_VERSION_MAX]; /* of policy, for audit records */
 	struct audit_log *audit;
 	char hostname[256];
 };

@@ -32,6 +32,8 @@
 #include "hubcall.h"
 #include "jitsud.h"
 #include "notify.h"
+#include "policydoc.h"
+#include "policysync.h"
 #include "trail.h"
 
 #define JITSUD_MAX_CONNECTIONS 1024
@@ -41,8 +43,10 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: jitsud [-f] [-c policy] [-S socket] [-d statedir]\n"
 		   "              [--audit-rotate SIZE] [--audit-keep N]\n"
+		   "              [--policy-interval SECONDS]\n"
 		   "       jitsud -t [-c policy]\n"
-		   "       jitsud [-d statedir] --enroll URL TOKEN [--fingerprint SHA256]\n");
+		   "       jitsud [-d statedir] --enroll URL TOKEN [--fingerprint SHA256]\n"
+		   "              [--group GROUP]\n");
 }
 
 /* "16M", "512k", "1G" or plain bytes; at least 64 KiB, at most 1 TiB. */
@@ -200,6 +204,7 @@ struct daemon_state {
 	int ctl_r, ctl_w;   /* spares exit when ctl_w closes (reload, stop) */
 	int busy_r, busy_w; /* a spare writes its pid here when it takes a client */
 	int stopping;
+	struct policysync sync; /* the hub's policy, fetched in a child */
 };
 
 static void replenish(struct daemon_state *d);
@@ -208,7 +213,8 @@ static int new_generation(struct daemon_state *d);
 static void reload(struct daemon_state *d)
 {
 	notify_send("RELOADING=1");
-	struct policy *p = load_policy(d->ctx.cfg->policy_path, log_policy_error);
+	char version[JITSUD_POLICY_VERSION_MAX];
+	struct policy *p = policysync_load(d->ctx.cfg, log_policy_error, version, sizeof version);
 	if (!p) {
 		log_err("policy reload failed: keeping the policy in force");
 		trail_daemon(&d->ctx, AUDIT_EV_RELOAD, json_pack("{s:s}", "result", "failed"));
@@ -216,6 +222,7 @@ static void reload(struct daemon_state *d)
 		policy_free(d->policy);
 		d->policy = p;
 		d->ctx.policy = p;
+		memcpy(d->ctx.policy_version, version, sizeof version);
 		log_info("policy reloaded: %zu rules from %s", p->nrules, p->file);
 		trail_daemon(&d->ctx, AUDIT_EV_RELOAD, json_pack("{s:s}", "result", "ok"));
 		/* Spares hold the old policy: retire them and fork new ones
@@ -239,13 +246,21 @@ static void handle_signals(struct daemon_state *d)
 {
 	struct signalfd_siginfo si;
 	pid_t pid;
+	int status, fetched = 0;
 	while (read(d->sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {
 		switch (si.ssi_signo) {
-		case SIGHUP: reload(d); break;
+		case SIGHUP:
+			reload(d);
+			policysync_start(&d->sync);
+			break;
 		case SIGTERM:
 		case SIGINT: d->stopping = 1; break;
 		case SIGCHLD:
-			while ((pid = waitpid(-1, NULL, WNOHANG)) > 0) {
+			while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+				int f = policysync_reaped(&d->sync, pid, status);
+				fetched |= f == 2;
+				if (f)
+					continue;
 				forget_spare(d, pid);
 				if (d->children)
 					d->children--;
@@ -253,6 +268,8 @@ static void handle_signals(struct daemon_state *d)
 			break;
 		}
 	}
+	if (fetched) /* the hub's policy changed: enforce it as a reload would */
+		reload(d);
 }
 
 /*
@@ -267,6 +284,7 @@ static void spare_main(struct daemon_state *d)
 	close(d->sig_fd);
 	close(d->lock_fd);
 	close(d->tick_fd);
+	close(policysync_fd(&d->sync));
 	close(d->busy_r);
 	close(d->ctl_w);
 	sigprocmask(SIG_SETMASK, &d->old_mask, NULL);
@@ -362,10 +380,12 @@ static void tick(struct daemon_state *d)
 static int serve(struct daemon_state *d)
 {
 	while (!d->stopping) {
-		struct pollfd p[3] = {
-			{d->busy_r, POLLIN, 0}, {d->sig_fd, POLLIN, 0}, {d->tick_fd, POLLIN, 0}};
+		struct pollfd p[4] = {{d->busy_r, POLLIN, 0},
+				      {d->sig_fd, POLLIN, 0},
+				      {d->tick_fd, POLLIN, 0},
+				      {policysync_fd(&d->sync), POLLIN, 0}};
 		replenish(d);
-		if (poll(p, 3, -1) < 0) {
+		if (poll(p, 4, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_err("poll: %s", strerror(errno));
@@ -377,13 +397,15 @@ static int serve(struct daemon_state *d)
 			tick(d);
 		if (p[0].revents)
 			take_busy(d);
+		if (p[3].revents)
+			policysync_timer(&d->sync);
 	}
 	return 0;
 }
 
 /* jitsud --enroll URL TOKEN [--fingerprint FP]: join a hub, then exit. */
 static int enroll_main(const struct jitsud_config *cfg, int argc, char **argv,
-		       const char *fingerprint)
+		       const char *fingerprint, const char *group)
 {
 	char err[512];
 	if (argc != 2) {
@@ -408,7 +430,7 @@ static int enroll_main(const struct jitsud_config *cfg, int argc, char **argv,
 	} else {
 		snprintf(token, sizeof token, "%s", argv[1]);
 	}
-	hubcall_exec_enroll(cfg->state_dir, argv[0], token, fingerprint, err, sizeof err);
+	hubcall_exec_enroll(cfg->state_dir, argv[0], token, fingerprint, group, err, sizeof err);
 	fprintf(stderr, "jitsud: enrollment failed: %s\n", err);
 	return JITSUD_EXIT_CONFIG;
 }
@@ -425,12 +447,14 @@ int main(int argc, char **argv)
 		{"audit-keep", required_argument, NULL, 'K'},
 		{"enroll", no_argument, NULL, 'E'},
 		{"fingerprint", required_argument, NULL, 'F'},
+		{"policy-interval", required_argument, NULL, 'P'},
+		{"group", required_argument, NULL, 'G'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	int test_only = 0, enroll = 0, opt;
-	const char *fingerprint = NULL;
+	const char *fingerprint = NULL, *group = NULL;
 
 	while ((opt = getopt_long(argc, argv, "fc:S:d:thV", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -446,8 +470,24 @@ int main(int argc, char **argv)
 				return JITSUD_EXIT_CONFIG;
 			}
 			break;
+		case 'P':
+			if (parse_count(optarg, &cfg.policy_interval) < 0 || !cfg.policy_interval ||
+			    cfg.policy_interval > POLICYSYNC_INTERVAL_MAX) {
+				fprintf(stderr, "jitsud: bad --policy-interval: 1 to %d seconds\n",
+					POLICYSYNC_INTERVAL_MAX);
+				return JITSUD_EXIT_CONFIG;
+			}
+			break;
 		case 'E': enroll = 1; break;
 		case 'F': fingerprint = optarg; break;
+		case 'G':
+			group = optarg;
+			if (!policydoc_group_ok(group)) {
+				fprintf(stderr, "jitsud: bad --group: a name of 1 to 64 of "
+						"[A-Za-z0-9_.-], not starting with . or -\n");
+				return JITSUD_EXIT_CONFIG;
+			}
+			break;
 		case 'f': cfg.foreground = 1; break;
 		case 'c': cfg.policy_path = optarg; break;
 		case 'S': cfg.socket_path = optarg; break;
@@ -459,19 +499,22 @@ int main(int argc, char **argv)
 		}
 	}
 	if (enroll)
-		return enroll_main(&cfg, argc - optind, argv + optind, fingerprint);
-	if (optind != argc || fingerprint) {
+		return enroll_main(&cfg, argc - optind, argv + optind, fingerprint, group);
+	if (optind != argc || fingerprint || group) {
 		usage(stderr);
 		return JITSUD_EXIT_CONFIG;
 	}
 
 	if (test_only) {
+		/* An enrolled endpoint in a policy group enforces the hub's
+		 * cached policy; then only that one must be valid. */
+		int hub = policysync_test(&cfg);
 		struct policy *p = load_policy(cfg.policy_path, print_policy_error);
-		if (!p)
-			return JITSUD_EXIT_CONFIG;
-		printf("%s: OK, %zu rules\n", cfg.policy_path, p->nrules);
+		if (p)
+			printf("%s: OK, %zu rules%s\n", cfg.policy_path, p->nrules,
+			       hub > 0 ? " (not enforced: the hub's policy is)" : "");
 		policy_free(p);
-		return JITSUD_EXIT_OK;
+		return hub < 0 || (!p && hub == 0) ? JITSUD_EXIT_CONFIG : JITSUD_EXIT_OK;
 	}
 
 	log_init("jitsud", cfg.foreground);
@@ -485,8 +528,10 @@ int main(int argc, char **argv)
 				 .tick_fd = -1,
 				 .ctl_r = -1,
 				 .ctl_w = -1};
-	d.policy = load_policy(cfg.policy_path,
-			       cfg.foreground ? print_policy_error : log_policy_error);
+	if (policysync_init(&d.sync, &cfg) < 0)
+		return JITSUD_EXIT_SYSTEM;
+	d.policy = policysync_load(&cfg, cfg.foreground ? print_policy_error : log_policy_error,
+				   d.ctx.policy_version, sizeof d.ctx.policy_version);
 	if (!d.policy) {
 		log_err("cannot load policy %s: refusing to start", cfg.policy_path);
 		return JITSUD_EXIT_CONFIG;
@@ -519,12 +564,14 @@ int main(int argc, char **argv)
 	trail_daemon(&d.ctx, AUDIT_EV_DAEMON_START, NULL);
 	tick(&d);
 	replenish(&d);
+	policysync_start(&d.sync);
 	notify_send("READY=1");
 	int r = serve(&d);
 
 	/* Running commands go on in their own processes; only new requests
 	 * are refused from here. */
 	notify_send("STOPPING=1");
+	policysync_stop(&d.sync);
 	new_generation(&d);
 	close(d.listen_fd);
 	unlink(cfg.socket_path);

@@ -55,6 +55,7 @@ void trail_daemon(struct jitsud_ctx *ctx, const char *event, json_t *extra)
 		resolve_hex(ctx->policy->sha256, sizeof ctx->policy->sha256, hex);
 		json_object_set_new(f, "policy", audit_record_str(ctx->policy->file));
 		json_object_set_new(f, "policy_sha256", json_string(hex));
+		json_object_set_new(f, "policy_version", json_string(ctx->policy_version));
 		json_object_set_new(f, "daemon_pid", json_integer(getpid()));
 		json_object_set_new(f, "version", json_string(JITSU_VERSION));
 	}
@@ -132,6 +133,7 @@ int trail_decision(struct session *s, const char *why)
 	}
 	resolve_hex(p->sha256, sizeof p->sha256, hex);
 	json_object_set_new(f, "policy_sha256", json_string(hex));
+	json_object_set_new(f, "policy_version", json_string(s->ctx->policy_version));
 	int r = append(s->ctx->audit, AUDIT_EV_DECISION, f, permit ? AUDIT_DEFER_SYNC : 0, err,
 		       sizeof err);
 	return permit ? closed(s, r, err) : r;

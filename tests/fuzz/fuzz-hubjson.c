@@ -38,6 +38,9 @@ static const struct schema schemas[] = {
 	{api_schema_request, &api_schema_request_n},
 	{api_schema_mfa_enroll, &api_schema_mfa_enroll_n},
 	{api_schema_mfa_code, &api_schema_mfa_code_n},
+	{api_schema_policy_push, &api_schema_policy_push_n},
+	{api_schema_policy_rollback, &api_schema_policy_rollback_n},
+	{api_schema_policy_group, &api_schema_policy_group_n},
 	{NULL, &zero}, /* GET and body-less POST routes */
 };
 
@@ -47,6 +50,7 @@ static int oracle_char(unsigned char c, enum jsonv_kind kind, size_t i)
 	int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 	switch (kind) {
 	case JSONV_TEXT: return c >= 0x20 && c != 0x7f;
+	case JSONV_LINES: return (c >= 0x20 && c != 0x7f) || c == '\t' || c == '\n' || c == '\r';
 	case JSONV_NAME: return alnum || c == '_' || (i > 0 && (c == '.' || c == '-'));
 	case JSONV_HOST: return alnum || c == '.' || c == '-';
 	case JSONV_HEX: return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');

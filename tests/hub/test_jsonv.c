@@ -110,12 +110,27 @@ static void test_schema(void **state)
 	json_decref(j);
 }
 
+/* JSONV_LINES (a policy's text): tabs and line ends, no other controls. */
+static void test_lines(void **state)
+{
+	assert_true(jsonv_string_ok("permit a\n\tb\r\n", JSONV_LINES, 0, 64));
+	assert_true(jsonv_string_ok("", JSONV_LINES, 0, 64));
+	assert_true(jsonv_string_ok("caf\xc3\xa9\n", JSONV_LINES, 0, 64));
+	assert_false(jsonv_string_ok("a\x1b[2J", JSONV_LINES, 0, 64));
+	assert_false(jsonv_string_ok("a\x7f", JSONV_LINES, 0, 64));
+	assert_false(jsonv_string_ok("a\x0b", JSONV_LINES, 0, 64));
+	assert_false(jsonv_string_ok("abcdef", JSONV_LINES, 0, 5));
+	/* TEXT still refuses line ends */
+	assert_false(jsonv_string_ok("a\nb", JSONV_TEXT, 0, 64));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_depth),
 		cmocka_unit_test(test_invalid),
 		cmocka_unit_test(test_schema),
+		cmocka_unit_test(test_lines),
 	};
 	return cmocka_run_group_tests_name("hub-jsonv", tests, NULL, NULL);
 }

@@ -20,6 +20,7 @@
 #include "storage.h"
 #include "storage_breakglass.h"
 #include "storage_impl.h"
+#include "storage_policy.h"
 
 static int use_pg;
 static char url[4096];
@@ -51,6 +52,7 @@ static int setup(void **state)
 		assert_int_equal(storage_pg_driver.exec(conn,
 							"DROP TABLE IF EXISTS breakglass_responses,"
 							" decisions, requests,"
+							" policy_versions, endpoint_policy_groups,"
 							" endpoints, enrollment_tokens, api_tokens,"
 							" users, schema_version, mfa_users",
 							NULL, 0, NULL, err, sizeof err),
@@ -671,6 +673,98 @@ static void test_mfa_serialised(void **state)
 	storage_mfa_clear(&m);
 }
 
+/* Central policy: versions count per group, rollback appends, groups need
+ * a version, enrollment into a group is atomic. */
+static void test_policy(void **state)
+{
+	struct storage *st = *state;
+	struct storage_policy p, *list;
+	struct storage_endpoint ep;
+	char group[STORAGE_NAME_MAX + 1];
+	size_t n;
+	assert_int_equal(storage_policy_get(st, "ops", 0, &p, err, sizeof err),
+			 STORAGE_E_NOT_FOUND);
+	assert_int_equal(storage_policy_add(st, "ops", "permit a\n", HASH_A, "root", "one", 0, NOW,
+					    &p, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(p.version, 1);
+	assert_string_equal(p.text, "permit a\n");
+	assert_string_equal(p.message, "one");
+	assert_int_equal(p.rollback_of, 0);
+	storage_policy_clear(&p);
+	assert_int_equal(storage_policy_add(st, "ops", "permit b\n", HASH_B, "root", "", 0, NOW + 1,
+					    NULL, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(storage_policy_add(st, "web", "permit c\n", HASH_C, "root", "", 0, NOW,
+					    NULL, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(
+		storage_policy_rollback(st, "ops", 1, "root", "undo", NOW + 2, &p, err, sizeof err),
+		STORAGE_OK);
+	assert_int_equal(p.version, 3);
+	assert_int_equal(p.rollback_of, 1);
+	assert_string_equal(p.text, "permit a\n");
+	assert_string_equal(p.sha256, HASH_A);
+	storage_policy_clear(&p);
+	assert_int_equal(
+		storage_policy_rollback(st, "ops", 9, "root", "", NOW, NULL, err, sizeof err),
+		STORAGE_E_NOT_FOUND);
+	assert_int_equal(storage_policy_get(st, "ops", 0, &p, err, sizeof err), STORAGE_OK);
+	assert_int_equal(p.version, 3);
+	storage_policy_clear(&p);
+	assert_int_equal(storage_policy_get(st, "ops", 2, &p, err, sizeof err), STORAGE_OK);
+	assert_string_equal(p.text, "permit b\n");
+	storage_policy_clear(&p);
+	assert_int_equal(storage_policy_history(st, "ops", &list, &n, err, sizeof err), STORAGE_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(list[0].version, 3);
+	assert_int_equal(list[2].version, 1);
+	assert_null(list[0].text);
+	storage_policy_list_free(list, n);
+	enroll(st, "e000000000000001", "a000000000000001");
+	assert_int_equal(storage_policy_group_get(st, "a000000000000001", group, err, sizeof err),
+			 STORAGE_OK);
+	assert_string_equal(group, "");
+	assert_int_equal(storage_policy_group_set(st, "a000000000000001", "empty", "root", NOW, err,
+						  sizeof err),
+			 STORAGE_E_INVALID);
+	assert_int_equal(storage_policy_group_set(st, "a0000000000000ff", "ops", "root", NOW, err,
+						  sizeof err),
+			 STORAGE_E_NOT_FOUND);
+	assert_int_equal(storage_policy_group_set(st, "a000000000000001", "ops", "root", NOW, err,
+						  sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(storage_policy_group_set(st, "a000000000000001", "web", "root", NOW, err,
+						  sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(storage_policy_group_get(st, "a000000000000001", group, err, sizeof err),
+			 STORAGE_OK);
+	assert_string_equal(group, "web");
+	assert_int_equal(storage_policy_group_set(st, "a000000000000001", NULL, "root", NOW, err,
+						  sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(storage_policy_group_get(st, "a000000000000001", group, err, sizeof err),
+			 STORAGE_OK);
+	assert_string_equal(group, "");
+	/* enrollment into a group without a version changes nothing */
+	assert_int_equal(storage_enroll_token_add(st, "e000000000000002", HASH_A, "root", NOW,
+						  NOW + 60, err, sizeof err),
+			 STORAGE_OK);
+	make_endpoint(&ep, "a000000000000002");
+	assert_int_equal(storage_enroll_grouped(st, "e000000000000002", HASH_A, &ep, HASH_C,
+						"empty", NOW, err, sizeof err),
+			 STORAGE_E_INVALID);
+	assert_int_equal(storage_endpoint_get(st, "a000000000000002", &ep, err, sizeof err),
+			 STORAGE_E_NOT_FOUND);
+	make_endpoint(&ep, "a000000000000002");
+	assert_int_equal(storage_enroll_grouped(st, "e000000000000002", HASH_A, &ep, HASH_C, "ops",
+						NOW, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(storage_policy_group_get(st, "a000000000000002", group, err, sizeof err),
+			 STORAGE_OK);
+	assert_string_equal(group, "ops");
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -687,6 +781,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_notify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mfa_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mfa_serialised, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_policy, setup, teardown),
 	};
 
 	if (argc != 2 || (strcmp(argv[1], "sqlite") != 0 && strcmp(argv[1], "postgresql") != 0)) {
