@@ -27,7 +27,10 @@ int notify_send(const char *state)
 	if (fd < 0)
 		return -errno;
 	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (path[0] == '/'));
-	ssize_t r = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa, len);
+	/* Never wait: a manager that stopped reading must not stall the main
+	 * process (policy fetches send RELOADING/READY at any time). */
+	ssize_t r = sendto(fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT,
+			   (struct sockaddr *)&sa, len);
 	int e = r < 0 ? -errno : 1;
 	close(fd);
 	return e;
