@@ -66,6 +66,11 @@ static const struct route {
 	 api_h_ep_request_create},
 	{"GET", "endpoint/requests/*", ALLOW_ENDPOINT, NULL, NULL, api_h_ep_request_get},
 	{"POST", "endpoint/requests/*/cancel", ALLOW_ENDPOINT, NULL, NULL, api_h_ep_request_cancel},
+	{"POST", "endpoint/audit", ALLOW_ENDPOINT, api_schema_audit, &api_schema_audit_n,
+	 api_h_ep_audit},
+	{"GET", "alerts", ALLOW_ADMIN | ALLOW_AUDITOR, NULL, NULL, api_h_alert_list},
+	{"GET", "audit/lag", ALLOW_ADMIN | ALLOW_AUDITOR, NULL, NULL, api_h_audit_lag},
+	{"GET", "audit/search", ALLOW_ADMIN | ALLOW_AUDITOR, NULL, NULL, api_h_audit_search},
 };
 
 /* ---- answers ---- */
@@ -371,6 +376,14 @@ static int take_body(struct call *c, const struct route *r)
 	return rc == JSONV_OK ? 0 : -1;
 }
 
+size_t api_body_limit(const char *method, const char *path)
+{
+	if (method && path && strcmp(method, "POST") == 0 &&
+	    strcmp(path, API_PREFIX "endpoint/audit") == 0)
+		return API_AUDIT_BODY_MAX;
+	return API_BODY_MAX;
+}
+
 void api_handle(const struct api_ctx *ctx, const struct api_in *in, struct api_out *out)
 {
 	char param[SEGMENT_MAX + 1];
@@ -390,7 +403,8 @@ void api_handle(const struct api_ctx *ctx, const struct api_in *in, struct api_o
 	}
 	c.param = param;
 	if (in->body_too_large) {
-		api_error(out, 413, "body_too_large", "the body is over %d bytes", API_BODY_MAX);
+		api_error(out, 413, "body_too_large", "the body is over %zu bytes",
+			  api_body_limit(in->method, in->path));
 		return;
 	}
 	if (authorize(&c, r->allow) != 0 || take_body(&c, r) != 0)

@@ -71,6 +71,12 @@ void api_h_ep_request_create(struct call *c);
 void api_h_ep_request_get(struct call *c);
 void api_h_ep_request_cancel(struct call *c);
 
+/* handlers: api_audit.c */
+void api_h_ep_audit(struct call *c);
+void api_h_alert_list(struct call *c);
+void api_h_audit_lag(struct call *c);
+void api_h_audit_search(struct call *c);
+
 /* schemas, for the route table */
 extern const struct jsonv_field api_schema_enroll[];
 extern const size_t api_schema_enroll_n;
@@ -86,5 +92,7 @@ extern const struct jsonv_field api_schema_heartbeat[];
 extern const size_t api_schema_heartbeat_n;
 extern const struct jsonv_field api_schema_request[];
 extern const size_t api_schema_request_n;
+extern const struct jsonv_field api_schema_audit[];
+extern const size_t api_schema_audit_n;
 
 #endif

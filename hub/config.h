@@ -37,6 +37,7 @@ struct hub_config {
 	int webhook_allow_http;           /* plain http:// to any host */
 	char webhook_ca[CONFIG_PATH_MAX]; /* "" : the system's CA store */
 	int webhook_tries, webhook_timeout, webhook_queue;
+	int silent_after; /* seconds without contact before endpoint_silent */
 };
 
 /* Defaults for a hub in directory dir (absolute). */

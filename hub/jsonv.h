@@ -21,6 +21,7 @@
 #define JSONV_MAX_DEPTH 8
 #define JSONV_ARGV_MAX 256 /* argv items */
 #define JSONV_ARG_MAX 4096 /* bytes in one argv item */
+#define JSONV_LINE_MAX (1024 * 1024) /* bytes in one JSONV_LINES item */
 
 enum jsonv_result {
 	JSONV_OK = 0,
@@ -37,6 +38,7 @@ enum jsonv_kind {
 	JSONV_TOKEN, /* a token: [a-z0-9_], min..max */
 	JSONV_INT,   /* integer in min..max */
 	JSONV_ARGV,  /* array of min..max strings, each 1..JSONV_ARG_MAX bytes */
+	JSONV_LINES, /* array of min..max strings, each 1..JSONV_LINE_MAX bytes (audit lines) */
 };
 
 struct jsonv_field {
