@@ -37,7 +37,7 @@ static int usage(FILE *f)
 		"  -d STATEDIR  state directory (default %s)\n"
 		"hub commands (also as jitsuctl hub ...): token create, endpoints, endpoint "
 		"revoke,\n"
-		"  requests, approve, deny, admins add\n"
+		"  requests, approve, deny, admins add, alerts, audit lag, audit search\n"
 		"commands:\n",
 		JITSUCTL_STATEDIR);
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
@@ -47,8 +47,8 @@ static int usage(FILE *f)
 
 /* The hub's commands also stand at the top level, as in
  * `jitsuctl --hub URL approve ID`: they run as `jitsuctl hub ...`. */
-static const char *const hub_words[] = {"token",   "endpoints", "endpoint", "requests",
-					"approve", "deny",      "admins"};
+static const char *const hub_words[] = {"token", "endpoints", "endpoint", "requests",
+					"approve", "deny", "admins", "alerts"};
 
 #define MAX_HUB_OPTS 8
 
@@ -108,7 +108,10 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return usage(stderr);
-	if (is_hub_word(argv[optind]))
+	/* `audit lag` and `audit search` read the hub's copy of the trails. */
+	if (is_hub_word(argv[optind]) ||
+	    (!strcmp(argv[optind], "audit") && optind + 1 < argc &&
+	     (!strcmp(argv[optind + 1], "lag") || !strcmp(argv[optind + 1], "search"))))
 		return run_hub(argc - optind, argv + optind, hub_opts, nhub, statedir);
 	if (nhub) {
 		fprintf(stderr, "jitsuctl: --hub, --fingerprint, --cacert and --json go with hub "

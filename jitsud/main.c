@@ -32,6 +32,7 @@
 #include "hubcall.h"
 #include "jitsud.h"
 #include "notify.h"
+#include "ship.h"
 #include "trail.h"
 
 #define JITSUD_MAX_CONNECTIONS 1024
@@ -40,7 +41,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: jitsud [-f] [-c policy] [-S socket] [-d statedir]\n"
-		   "              [--audit-rotate SIZE] [--audit-keep N]\n"
+		   "              [--audit-rotate SIZE] [--audit-keep N] [--hub-heartbeat SECS]\n"
 		   "       jitsud -t [-c policy]\n"
 		   "       jitsud [-d statedir] --enroll URL TOKEN [--fingerprint SHA256]\n");
 }
@@ -200,6 +201,7 @@ struct daemon_state {
 	int ctl_r, ctl_w;   /* spares exit when ctl_w closes (reload, stop) */
 	int busy_r, busy_w; /* a spare writes its pid here when it takes a client */
 	int stopping;
+	struct shipper ship; /* the audit shipper, on an enrolled endpoint */
 };
 
 static void replenish(struct daemon_state *d);
@@ -224,6 +226,7 @@ static void reload(struct daemon_state *d)
 			log_err("pipe: %s", strerror(errno));
 		replenish(d);
 	}
+	shipper_start(&d->ship, d->ctx.cfg); /* enrolled since the start? */
 	tzset();
 	notify_send("READY=1");
 }
@@ -246,6 +249,8 @@ static void handle_signals(struct daemon_state *d)
 		case SIGINT: d->stopping = 1; break;
 		case SIGCHLD:
 			while ((pid = waitpid(-1, NULL, WNOHANG)) > 0) {
+				if (shipper_reaped(&d->ship, pid))
+					continue;
 				forget_spare(d, pid);
 				if (d->children)
 					d->children--;
@@ -365,7 +370,7 @@ static int serve(struct daemon_state *d)
 		struct pollfd p[3] = {
 			{d->busy_r, POLLIN, 0}, {d->sig_fd, POLLIN, 0}, {d->tick_fd, POLLIN, 0}};
 		replenish(d);
-		if (poll(p, 3, -1) < 0) {
+		if (poll(p, 3, shipper_timeout_ms(&d->ship)) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_err("poll: %s", strerror(errno));
@@ -377,6 +382,7 @@ static int serve(struct daemon_state *d)
 			tick(d);
 		if (p[0].revents)
 			take_busy(d);
+		shipper_tick(&d->ship, d->ctx.cfg);
 	}
 	return 0;
 }
@@ -423,6 +429,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"audit-rotate", required_argument, NULL, 'R'},
 		{"audit-keep", required_argument, NULL, 'K'},
+		{"hub-heartbeat", required_argument, NULL, 'B'},
 		{"enroll", no_argument, NULL, 'E'},
 		{"fingerprint", required_argument, NULL, 'F'},
 		{"help", no_argument, NULL, 'h'},
@@ -443,6 +450,13 @@ int main(int argc, char **argv)
 		case 'K':
 			if (parse_count(optarg, &cfg.audit_keep) < 0) {
 				fprintf(stderr, "jitsud: bad --audit-keep count: %s\n", optarg);
+				return JITSUD_EXIT_CONFIG;
+			}
+			break;
+		case 'B':
+			if (parse_count(optarg, &cfg.hub_heartbeat) < 0 || cfg.hub_heartbeat < 1 ||
+			    cfg.hub_heartbeat > 3600) {
+				fprintf(stderr, "jitsud: bad --hub-heartbeat: 1 to 3600 seconds\n");
 				return JITSUD_EXIT_CONFIG;
 			}
 			break;
@@ -519,12 +533,14 @@ int main(int argc, char **argv)
 	trail_daemon(&d.ctx, AUDIT_EV_DAEMON_START, NULL);
 	tick(&d);
 	replenish(&d);
+	shipper_start(&d.ship, &cfg);
 	notify_send("READY=1");
 	int r = serve(&d);
 
 	/* Running commands go on in their own processes; only new requests
 	 * are refused from here. */
 	notify_send("STOPPING=1");
+	shipper_stop(&d.ship);
 	new_generation(&d);
 	close(d.listen_fd);
 	unlink(cfg.socket_path);
