@@ -156,13 +156,20 @@ static int head_write(struct storage *st, const char *endpoint_id, const struct 
 		      int64_t now, char *err, size_t errlen)
 {
 	char s[STORAGE_I64_LEN], t[STORAGE_I64_LEN];
-	const char *p[] = {endpoint_id, storage_i64(s, h->seq), h->hash, storage_i64(t, now)};
+	const char *p[] = {endpoint_id, storage_i64(s, h->seq), h->hash, storage_i64(t, now), s, t};
+	/* What was shipped exists locally: the last known seq is at least that. */
 	return storage_exec(st,
-			    "INSERT INTO audit_heads (endpoint_id, seq, hash, shipped_at)"
-			    " VALUES (?, ?, ?, ?) ON CONFLICT (endpoint_id) DO UPDATE SET"
-			    " seq = excluded.seq, hash = excluded.hash,"
-			    " shipped_at = excluded.shipped_at",
-			    p, 4, NULL, err, errlen);
+			    "INSERT INTO audit_heads (endpoint_id, seq, hash, shipped_at, known_seq,"
+			    " known_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (endpoint_id) DO UPDATE"
+			    " SET seq = excluded.seq, hash = excluded.hash,"
+			    " shipped_at = excluded.shipped_at,"
+			    " known_at = CASE WHEN audit_heads.known_seq IS NULL"
+			    "  OR audit_heads.known_seq < excluded.seq THEN excluded.known_at"
+			    "  ELSE audit_heads.known_at END,"
+			    " known_seq = CASE WHEN audit_heads.known_seq IS NULL"
+			    "  OR audit_heads.known_seq < excluded.seq THEN excluded.seq"
+			    "  ELSE audit_heads.known_seq END",
+			    p, 6, NULL, err, errlen);
 }
 
 /* For a line behind the head: 1 if these very bytes are stored at its seq
@@ -466,7 +473,7 @@ static int silent_one(struct storage *st, const char *id, const char *host, int6
 	rc = storage_exec(st,
 			  "UPDATE endpoints SET silent_alert_at = ? WHERE id = ?"
 			  " AND revoked_at IS NULL AND last_seen < ?"
-			  " AND (silent_alert_at IS NULL OR silent_alert_at < last_seen)",
+			  " AND (silent_alert_at IS NULL OR silent_alert_at <= last_seen)",
 			  p, 3, &r, err, errlen);
 	if (rc == STORAGE_OK) {
 		long changed = r.changes;
@@ -497,7 +504,7 @@ int storage_silent_scan(struct storage *st, int64_t cutoff, int64_t now,
 	int rc = storage_exec(st,
 			      "SELECT id, last_seen, hostname FROM endpoints WHERE revoked_at IS NULL"
 			      " AND last_seen < ?"
-			      " AND (silent_alert_at IS NULL OR silent_alert_at < last_seen)"
+			      " AND (silent_alert_at IS NULL OR silent_alert_at <= last_seen)"
 			      " ORDER BY last_seen LIMIT ?",
 			      p, 2, &r, err, errlen);
 	if (rc != STORAGE_OK)
