@@ -144,8 +144,11 @@ void api_h_audit_lag(struct call *c)
 	}
 	json_t *a = json_array();
 	for (size_t i = 0; i < n; i++) {
-		int64_t lag = l[i].known_seq > l[i].shipped_seq ? l[i].known_seq - l[i].shipped_seq
-								: 0;
+		/* What was shipped exists on the endpoint, whatever an older
+		 * heartbeat said. */
+		if (l[i].known_at && l[i].known_seq < l[i].shipped_seq)
+			l[i].known_seq = l[i].shipped_seq;
+		int64_t lag = l[i].known_seq - l[i].shipped_seq;
 		json_array_append_new(
 			a, json_pack("{s:s,s:s,s:o,s:o,s:o,s:I,s:o,s:o,s:o}", "endpoint_id",
 				     l[i].endpoint_id, "hostname", l[i].hostname, "shipped_seq",
