@@ -96,11 +96,11 @@ void api_h_ep_audit(struct call *c)
 
 static json_t *alert_json(const struct storage_alert *a)
 {
-	return json_pack("{s:s,s:s,s:o,s:s,s:o,s:s,s:I}", "id", a->id, "kind", a->kind,
-			 "endpoint_id", a->endpoint_id[0] ? json_string(a->endpoint_id) : json_null(),
-			 "hostname", a->hostname, "seq",
-			 a->seq > 0 ? json_integer((json_int_t)a->seq) : json_null(), "detail",
-			 a->detail, "created_at", (json_int_t)a->created_at);
+	return json_pack(
+		"{s:s,s:s,s:o,s:s,s:o,s:s,s:I}", "id", a->id, "kind", a->kind, "endpoint_id",
+		a->endpoint_id[0] ? json_string(a->endpoint_id) : json_null(), "hostname",
+		a->hostname, "seq", a->seq > 0 ? json_integer((json_int_t)a->seq) : json_null(),
+		"detail", a->detail, "created_at", (json_int_t)a->created_at);
 }
 
 void api_h_alert_list(struct call *c)

@@ -24,7 +24,7 @@ static void copy_word(const char *s, char *out, size_t size, int host)
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		int ok = host ? (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-					(c >= 'A' && c <= 'Z') || c == '.' || c == '-'
+					 (c >= 'A' && c <= 'Z') || c == '.' || c == '-'
 			      : c > 0x20 && c < 0x7f;
 		if (!ok)
 			return;
@@ -87,11 +87,11 @@ void auditchain_read(const char *line, size_t len, int64_t prev_seq, struct audi
 		r->validity = AUDITCHAIN_BAD_HASH;
 		r->seq = (int64_t)s;
 		columns(o, r);
-		snprintf(r->why, sizeof r->why, "not a valid record: %s", why[0] ? why : "?");
+		snprintf(r->why, sizeof r->why, "not a valid record: %.120s", why[0] ? why : "?");
 	} else {
 		r->validity = AUDITCHAIN_UNREADABLE;
 		r->seq = prev_seq >= 0 && prev_seq < AUDITCHAIN_SEQ_MAX ? prev_seq + 1 : 1;
-		snprintf(r->why, sizeof r->why, "unreadable line (no seq): %s",
+		snprintf(r->why, sizeof r->why, "unreadable line (no seq): %.120s",
 			 why[0] ? why : "?");
 	}
 	json_decref(o);

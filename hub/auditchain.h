@@ -31,22 +31,22 @@
 
 /* The chain head the hub holds for one endpoint. */
 struct auditchain_head {
-	int have;      /* 0: nothing received from this endpoint yet */
-	int64_t seq;   /* the last stored record's seq */
+	int have;                           /* 0: nothing received from this endpoint yet */
+	int64_t seq;                        /* the last stored record's seq */
 	char hash[AUDITCHAIN_HASH_HEX + 1]; /* its hash (as it claims); "" if unknown */
 };
 
 enum auditchain_validity {
-	AUDITCHAIN_VALID = 0,   /* a record whose hash matches its bytes */
-	AUDITCHAIN_BAD_HASH,    /* readable, but not a valid record (hash, shape) */
-	AUDITCHAIN_UNREADABLE,  /* not even a seq could be read */
+	AUDITCHAIN_VALID = 0,  /* a record whose hash matches its bytes */
+	AUDITCHAIN_BAD_HASH,   /* readable, but not a valid record (hash, shape) */
+	AUDITCHAIN_UNREADABLE, /* not even a seq could be read */
 };
 
 /* One shipped line, read. Empty strings where a member is absent or unfit. */
 struct auditchain_rec {
 	enum auditchain_validity validity;
-	int64_t seq;      /* >= 1; for an unreadable line, prev_seq + 1 */
-	int64_t time_us;  /* 0 if unreadable */
+	int64_t seq;                            /* >= 1; for an unreadable line, prev_seq + 1 */
+	int64_t time_us;                        /* 0 if unreadable */
 	char hash[AUDITCHAIN_HASH_HEX + 1];     /* as the line claims; "" if none */
 	char prev[AUDITCHAIN_HASH_HEX + 1];     /* likewise */
 	char line_sha[AUDITCHAIN_HASH_HEX + 1]; /* SHA-256 of the line's bytes: its identity */

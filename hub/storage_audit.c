@@ -45,8 +45,9 @@ static int alert_insert(struct storage *st, const char *endpoint_id, const char 
 	snprintf(a.detail, sizeof a.detail, "%s", detail ? detail : "");
 	a.seq = seq;
 	a.created_at = now;
-	const char *p[] = {a.id, a.endpoint_id[0] ? a.endpoint_id : NULL, a.kind,
-			   seq > 0 ? storage_i64(s, seq) : NULL, a.detail, storage_i64(t, now)};
+	const char *p[] = {a.id,     a.endpoint_id[0] ? a.endpoint_id : NULL,
+			   a.kind,   seq > 0 ? storage_i64(s, seq) : NULL,
+			   a.detail, storage_i64(t, now)};
 	int rc = storage_exec(st,
 			      "INSERT INTO alerts (id, endpoint_id, kind, seq, detail, created_at)"
 			      " VALUES (?, ?, ?, ?, ?, ?)",
@@ -109,7 +110,8 @@ int storage_alert_list(struct storage *st, int64_t since, const char *kind, size
 		struct storage_alert *a = &out->items[i];
 		const char *ep = storage_cell(&r, i, 1), *host = storage_cell(&r, i, 6);
 		if (storage_cell_str(&r, i, 0, a->id, sizeof a->id) != 0 ||
-		    (ep && storage_cell_str(&r, i, 1, a->endpoint_id, sizeof a->endpoint_id) != 0) ||
+		    (ep &&
+		     storage_cell_str(&r, i, 1, a->endpoint_id, sizeof a->endpoint_id) != 0) ||
 		    storage_cell_str(&r, i, 2, a->kind, sizeof a->kind) != 0 ||
 		    storage_cell_i64(&r, i, 3, &a->seq) != 0 ||
 		    storage_cell_str(&r, i, 4, a->detail, sizeof a->detail) != 0 ||
@@ -158,18 +160,19 @@ static int head_write(struct storage *st, const char *endpoint_id, const struct 
 	char s[STORAGE_I64_LEN], t[STORAGE_I64_LEN];
 	const char *p[] = {endpoint_id, storage_i64(s, h->seq), h->hash, storage_i64(t, now), s, t};
 	/* What was shipped exists locally: the last known seq is at least that. */
-	return storage_exec(st,
-			    "INSERT INTO audit_heads (endpoint_id, seq, hash, shipped_at, known_seq,"
-			    " known_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (endpoint_id) DO UPDATE"
-			    " SET seq = excluded.seq, hash = excluded.hash,"
-			    " shipped_at = excluded.shipped_at,"
-			    " known_at = CASE WHEN audit_heads.known_seq IS NULL"
-			    "  OR audit_heads.known_seq < excluded.seq THEN excluded.known_at"
-			    "  ELSE audit_heads.known_at END,"
-			    " known_seq = CASE WHEN audit_heads.known_seq IS NULL"
-			    "  OR audit_heads.known_seq < excluded.seq THEN excluded.seq"
-			    "  ELSE audit_heads.known_seq END",
-			    p, 6, NULL, err, errlen);
+	return storage_exec(
+		st,
+		"INSERT INTO audit_heads (endpoint_id, seq, hash, shipped_at, known_seq,"
+		" known_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (endpoint_id) DO UPDATE"
+		" SET seq = excluded.seq, hash = excluded.hash,"
+		" shipped_at = excluded.shipped_at,"
+		" known_at = CASE WHEN audit_heads.known_seq IS NULL"
+		"  OR audit_heads.known_seq < excluded.seq THEN excluded.known_at"
+		"  ELSE audit_heads.known_at END,"
+		" known_seq = CASE WHEN audit_heads.known_seq IS NULL"
+		"  OR audit_heads.known_seq < excluded.seq THEN excluded.seq"
+		"  ELSE audit_heads.known_seq END",
+		p, 6, NULL, err, errlen);
 }
 
 /* For a line behind the head: 1 if these very bytes are stored at its seq
@@ -183,8 +186,9 @@ static int stored_already(struct storage *st, const char *endpoint_id,
 	const char *p[] = {endpoint_id, storage_i64(s, r->seq)};
 
 	*other = *same = 0;
-	int rc = storage_exec(st, "SELECT line_sha FROM audit_records WHERE endpoint_id = ? AND seq = ?",
-			      p, 2, &res, err, errlen);
+	int rc = storage_exec(
+		st, "SELECT line_sha FROM audit_records WHERE endpoint_id = ? AND seq = ?", p, 2,
+		&res, err, errlen);
 	if (rc != STORAGE_OK)
 		return rc;
 	for (size_t i = 0; i < res.nrows; i++) {
@@ -216,12 +220,13 @@ static int record_insert(struct storage *st, const char *endpoint_id,
 			   flag,
 			   raw,
 			   storage_i64(n, now)};
-	int rc = storage_exec(st,
-			      "INSERT INTO audit_records (endpoint_id, seq, line_sha, hash, time_us,"
-			      " event, user_name, host, flag, raw, received_at)"
-			      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-			      " ON CONFLICT (endpoint_id, seq, line_sha) DO NOTHING",
-			      p, 11, &res, err, errlen);
+	int rc =
+		storage_exec(st,
+			     "INSERT INTO audit_records (endpoint_id, seq, line_sha, hash, time_us,"
+			     " event, user_name, host, flag, raw, received_at)"
+			     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+			     " ON CONFLICT (endpoint_id, seq, line_sha) DO NOTHING",
+			     p, 11, &res, err, errlen);
 	if (rc != STORAGE_OK)
 		return rc;
 	*fresh = res.changes > 0;
@@ -271,7 +276,8 @@ static int ingest_one(struct storage *st, const char *endpoint_id, struct auditc
 		rc = alert_insert(st, endpoint_id, pos_kind, r->seq, pos, now, raised, err, errlen);
 	if (rc == STORAGE_OK && fresh && r->validity != AUDITCHAIN_VALID)
 		rc = alert_insert(st, endpoint_id,
-				  r->validity == AUDITCHAIN_BAD_HASH ? "audit_hash" : "audit_tamper",
+				  r->validity == AUDITCHAIN_BAD_HASH ? "audit_hash"
+								     : "audit_tamper",
 				  r->seq, r->why, now, raised, err, errlen);
 	if (rc == STORAGE_OK && fresh && strcmp(r->event, "breakglass") == 0)
 		rc = alert_insert(st, endpoint_id, "breakglass_used", r->seq,
@@ -321,8 +327,8 @@ int storage_audit_ingest(struct storage *st, const char *endpoint_id, int64_t af
 	return STORAGE_OK;
 }
 
-int storage_audit_known(struct storage *st, const char *endpoint_id, int64_t known_seq,
-			int64_t now, char *err, size_t errlen)
+int storage_audit_known(struct storage *st, const char *endpoint_id, int64_t known_seq, int64_t now,
+			char *err, size_t errlen)
 {
 	char s[STORAGE_I64_LEN], t[STORAGE_I64_LEN];
 	const char *p[] = {endpoint_id, storage_i64(s, known_seq), storage_i64(t, now)};
@@ -335,8 +341,8 @@ int storage_audit_known(struct storage *st, const char *endpoint_id, int64_t kno
 
 /* ---- lag and search ---- */
 
-int storage_audit_lag_list(struct storage *st, struct storage_audit_lag **out, size_t *n,
-			   char *err, size_t errlen)
+int storage_audit_lag_list(struct storage *st, struct storage_audit_lag **out, size_t *n, char *err,
+			   size_t errlen)
 {
 	struct sdb_result r;
 	char lim[STORAGE_I64_LEN];
@@ -395,7 +401,8 @@ static int row_from(const struct sdb_result *r, size_t row, struct storage_audit
 			       storage_cell_i64(r, row, 1, &a->seq) != 0 ||
 			       storage_cell_i64(r, row, 2, &a->time_us) != 0 ||
 			       storage_cell_str(r, row, 3, a->event, sizeof a->event) != 0 ||
-			       (user && storage_cell_str(r, row, 4, a->user, sizeof a->user) != 0) ||
+			       (user &&
+				storage_cell_str(r, row, 4, a->user, sizeof a->user) != 0) ||
 			       storage_cell_str(r, row, 5, a->host, sizeof a->host) != 0 ||
 			       (flag && storage_cell_str(r, row, 6, a->flag, sizeof a->flag) != 0)
 		       ? -1
@@ -429,8 +436,8 @@ int storage_audit_search(struct storage *st, const struct storage_audit_query *q
 		 "SELECT endpoint_id, seq, time_us, event, user_name, host, flag, raw"
 		 " FROM audit_records WHERE time_us >= ?");
 	p[np++] = storage_i64(since, q->since * 1000000);
-	cond(sql, sizeof sql, p, &np, "time_us", "<=",
-	     q->until ? storage_i64(until, q->until * 1000000 + 999999) : NULL);
+	cond(sql, sizeof sql, p, &np, "time_us",
+	     "<=", q->until ? storage_i64(until, q->until * 1000000 + 999999) : NULL);
 	cond(sql, sizeof sql, p, &np, "host", "=", q->host);
 	cond(sql, sizeof sql, p, &np, "user_name", "=", q->user);
 	cond(sql, sizeof sql, p, &np, "event", "=", q->event);
@@ -478,7 +485,8 @@ static int silent_one(struct storage *st, const char *id, const char *host, int6
 	if (rc == STORAGE_OK) {
 		long changed = r.changes;
 		sdb_result_free(&r);
-		snprintf(detail, sizeof detail, "not seen for %lld s", (long long)(now - last_seen));
+		snprintf(detail, sizeof detail, "not seen for %lld s",
+			 (long long)(now - last_seen));
 		if (changed == 1)
 			rc = alert_insert(st, id, "endpoint_silent", 0, detail, now, raised, err,
 					  errlen);
@@ -501,12 +509,13 @@ int storage_silent_scan(struct storage *st, int64_t cutoff, int64_t now,
 	const char *p[] = {storage_i64(c, cutoff), storage_i64(lim, SILENT_SCAN_MAX)};
 
 	memset(raised, 0, sizeof *raised);
-	int rc = storage_exec(st,
-			      "SELECT id, last_seen, hostname FROM endpoints WHERE revoked_at IS NULL"
-			      " AND last_seen < ?"
-			      " AND (silent_alert_at IS NULL OR silent_alert_at <= last_seen)"
-			      " ORDER BY last_seen LIMIT ?",
-			      p, 2, &r, err, errlen);
+	int rc = storage_exec(
+		st,
+		"SELECT id, last_seen, hostname FROM endpoints WHERE revoked_at IS NULL"
+		" AND last_seen < ?"
+		" AND (silent_alert_at IS NULL OR silent_alert_at <= last_seen)"
+		" ORDER BY last_seen LIMIT ?",
+		p, 2, &r, err, errlen);
 	if (rc != STORAGE_OK)
 		return rc;
 	for (size_t i = 0; i < r.nrows && rc == STORAGE_OK; i++) {

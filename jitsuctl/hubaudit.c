@@ -68,8 +68,9 @@ static int print_alerts(const json_t *list)
 		const char *host = jstr(a, "hostname");
 		hubfmt_time(jint(a, "created_at"), when, sizeof when);
 		num_or_dash(a, "seq", seq, sizeof seq);
-		const char *row[] = {when, jstr(a, "kind"), host && host[0] ? host : jstr(a, "endpoint_id"),
-				     seq, jstr(a, "detail")};
+		const char *row[] = {when, jstr(a, "kind"),
+				     host && host[0] ? host : jstr(a, "endpoint_id"), seq,
+				     jstr(a, "detail")};
 		if (r == 0)
 			r = hubfmt_table_add(&t, row);
 	}
@@ -95,7 +96,7 @@ int hub_cmd_alerts(struct hub_ctx *x, const char *arg)
 static int print_lag(const json_t *list)
 {
 	static const struct hubfmt_col cols[] = {
-		{"ID", 16},   {"HOSTNAME", 40}, {"SHIPPED", 20},
+		{"ID", 16},    {"HOSTNAME", 40}, {"SHIPPED", 20},
 		{"LOCAL", 20}, {"BEHIND", 20},   {"LAST SEEN", 16},
 	};
 	struct hubfmt_table t;
@@ -112,8 +113,8 @@ static int print_lag(const json_t *list)
 		ago(jint(e, "last_seen"), now, seen, sizeof seen);
 		if (!json_is_null(json_object_get(e, "revoked_at")))
 			snprintf(seen, sizeof seen, "revoked");
-		const char *row[] = {jstr(e, "endpoint_id"), jstr(e, "hostname"), shipped, local,
-				     behind, seen};
+		const char *row[] = {
+			jstr(e, "endpoint_id"), jstr(e, "hostname"), shipped, local, behind, seen};
 		if (r == 0)
 			r = hubfmt_table_add(&t, row);
 	}

@@ -163,7 +163,8 @@ static int take_line(struct batch *b, const struct cursor *c, char *s, size_t n,
 		b->last_seq = l.seq;
 	if (l.seq <= c->seq) {
 		if (l.seq == c->seq && c->hash[0] && strcmp(l.hash, c->hash) != 0 && !*warned) {
-			log_err("audit shipping: local record %lld is not the one shipped", (long long)l.seq);
+			log_err("audit shipping: local record %lld is not the one shipped",
+				(long long)l.seq);
 			*warned = 1;
 		}
 		return 1;
@@ -262,8 +263,8 @@ static int post_batch(const struct hublink *l, const struct batch *b, char *err,
 	if (r == 0 && status != 200)
 		r = hubclient_error(status, ans, err, errlen);
 	json_t *acked = json_object_get(ans, "acked_seq");
-	if (r == 0 && (!json_is_integer(acked) ||
-		       json_integer_value(acked) != b->items[b->n - 1].seq)) {
+	if (r == 0 &&
+	    (!json_is_integer(acked) || json_integer_value(acked) != b->items[b->n - 1].seq)) {
 		snprintf(err, errlen, "the hub acknowledged another seq");
 		r = -EPROTO;
 	}
@@ -432,12 +433,13 @@ __attribute__((noreturn)) static void ship_main(const struct jitsud_config *cfg,
 	char err[512], dir[4096];
 
 	detach(cfg, parent);
-	s.beat_ms = (int64_t)(cfg->hub_heartbeat ? cfg->hub_heartbeat : SHIP_HEARTBEAT_DEFAULT) *
-		    1000;
+	s.beat_ms =
+		(int64_t)(cfg->hub_heartbeat ? cfg->hub_heartbeat : SHIP_HEARTBEAT_DEFAULT) * 1000;
 	snprintf(dir, sizeof dir, "%s/audit", cfg->state_dir);
 	s.statefd = open(cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	s.auditfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (s.statefd < 0 || s.auditfd < 0 || hublink_load(cfg->state_dir, &s.link, err, sizeof err) < 0) {
+	if (s.statefd < 0 || s.auditfd < 0 ||
+	    hublink_load(cfg->state_dir, &s.link, err, sizeof err) < 0) {
 		log_err("audit shipping: cannot start: %s", s.auditfd < 0 ? dir : "hub.conf");
 		_exit(1);
 	}

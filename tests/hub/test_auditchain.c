@@ -19,8 +19,8 @@ static char *line(uint64_t seq, const uint8_t prev[AUDIT_HASH_LEN], const char *
 	char *l;
 	size_t len;
 	json_t *o = json_pack("{s:i,s:I,s:s,s:s,s:s,s:s}", "v", 1, "seq", (json_int_t)seq, "time",
-			      "2026-11-29T21:36:47.123456Z", "host", "db1.example.org", "machine_id",
-			      "", "event", event);
+			      "2026-11-29T21:36:47.123456Z", "host", "db1.example.org",
+			      "machine_id", "", "event", event);
 	if (user)
 		json_object_set_new(o, "user", json_string(user));
 	assert_int_equal(audit_record_build(o, prev, &l, &len, hash), 0);
