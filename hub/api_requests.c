@@ -161,8 +161,8 @@ void api_h_heartbeat(struct call *c)
 	int rc = storage_endpoint_touch(c->ctx->st, c->who.ep.id, &facts, c->now, err, sizeof err);
 	json_t *seq = json_object_get(c->body, "audit_seq");
 	if (rc == STORAGE_OK && seq)
-		rc = storage_audit_known(c->ctx->st, c->who.ep.id,
-					 (int64_t)json_integer_value(seq), c->now, err, sizeof err);
+		rc = storage_audit_known(c->ctx->st, c->who.ep.id, (int64_t)json_integer_value(seq),
+					 c->now, err, sizeof err);
 	if (rc == STORAGE_OK)
 		rc = storage_endpoint_get(c->ctx->st, c->who.ep.id, &e, err, sizeof err);
 	if (rc == STORAGE_OK)

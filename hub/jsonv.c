@@ -114,8 +114,9 @@ static int lines_ok(const json_t *v, const struct jsonv_field *f, char *msg, siz
 		const json_t *s = json_array_get(v, i);
 		size_t len = json_is_string(s) ? json_string_length(s) : 0;
 		if (len == 0 || len > JSONV_LINE_MAX) {
-			set_msg(msg, msglen, "field '%s': item %zu must be a string of 1 to %d bytes",
-				f->name, i, JSONV_LINE_MAX);
+			set_msg(msg, msglen,
+				"field '%s': item %zu must be a string of 1 to %d bytes", f->name,
+				i, JSONV_LINE_MAX);
 			return 0;
 		}
 	}

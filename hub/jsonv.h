@@ -19,8 +19,8 @@
 #include <stddef.h>
 
 #define JSONV_MAX_DEPTH 8
-#define JSONV_ARGV_MAX 256 /* argv items */
-#define JSONV_ARG_MAX 4096 /* bytes in one argv item */
+#define JSONV_ARGV_MAX 256           /* argv items */
+#define JSONV_ARG_MAX 4096           /* bytes in one argv item */
 #define JSONV_LINE_MAX (1024 * 1024) /* bytes in one JSONV_LINES item */
 
 enum jsonv_result {

@@ -283,8 +283,8 @@ int storage_audit_ingest(struct storage *st, const char *endpoint_id, int64_t af
 			 int64_t *acked_seq, struct storage_alert_list *raised, char *err,
 			 size_t errlen);
 /* Records the endpoint's last local seq, as its heartbeat said. */
-int storage_audit_known(struct storage *st, const char *endpoint_id, int64_t known_seq,
-			int64_t now, char *err, size_t errlen);
+int storage_audit_known(struct storage *st, const char *endpoint_id, int64_t known_seq, int64_t now,
+			char *err, size_t errlen);
 
 /* One endpoint's shipping state. Times 0: never; shipped_seq 0: none. */
 struct storage_audit_lag {
@@ -293,8 +293,8 @@ struct storage_audit_lag {
 	int64_t shipped_seq, known_seq, shipped_at, known_at, last_seen, revoked_at;
 };
 /* Every endpoint (at most STORAGE_LIST_MAX), by enrollment. *out: free(). */
-int storage_audit_lag_list(struct storage *st, struct storage_audit_lag **out, size_t *n,
-			   char *err, size_t errlen);
+int storage_audit_lag_list(struct storage *st, struct storage_audit_lag **out, size_t *n, char *err,
+			   size_t errlen);
 
 /* A search over the stored records; "" or 0 for no condition. */
 struct storage_audit_query {

@@ -42,7 +42,7 @@ _Static_assert(TEXT_MAX >= 2 * (5 * WEBHOOK_TEXT_ITEM_MAX + 3) + 1024, "TEXT_MAX
 
 /* One event's body, shared by its deliveries. */
 struct event {
-	unsigned refs; /* under the lock */
+	unsigned refs;                /* under the lock */
 	char id[STORAGE_ID_LEN + 16]; /* for logs: "request <id>", "alert <id>" */
 	char *body;
 	size_t len;
@@ -511,8 +511,8 @@ static void finish(struct webhook *wh, struct delivery *d, CURLcode res, long st
 		return;
 	}
 	int64_t delay = backoff_ms(d->tries);
-	log_warn("webhook %s: %s: try %u of %u failed (%s); next in %lld s", where,
-		 d->ev->id, d->tries, wh->tries, why, (long long)(delay / 1000));
+	log_warn("webhook %s: %s: try %u of %u failed (%s); next in %lld s", where, d->ev->id,
+		 d->tries, wh->tries, why, (long long)(delay / 1000));
 	d->due_ms = mono_ms() + delay;
 	pthread_mutex_lock(&wh->lock);
 	queue_append(wh, d);

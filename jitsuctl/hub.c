@@ -59,7 +59,7 @@
 #define HUB_CONF_PATH JITSU_SYSCONFDIR "/jitsu/jitsuctl.conf"
 #define HUB_CONF_MAX 8192
 #define HUB_TTL_MAX 604800 /* the hub's cap on an enrollment token's life */
-#define HUB_TEXT_MAX 1024 /* a note or a reason */
+#define HUB_TEXT_MAX 1024  /* a note or a reason */
 
 enum hub_arg { ARG_NONE, ARG_ID, ARG_NAME, ARG_HOST };
 
@@ -179,8 +179,8 @@ static int option(struct hub_opts *o, int c, const char *arg)
 	case 'T': return option_when(o, OPT_UNTIL, &o->until, arg, "--until");
 	case 'L':
 		o->given |= OPT_LIMIT;
-		if (hubfmt_duration(arg, &o->limit) == 0 && strspn(arg, "0123456789") == strlen(arg) &&
-		    o->limit <= 500)
+		if (hubfmt_duration(arg, &o->limit) == 0 &&
+		    strspn(arg, "0123456789") == strlen(arg) && o->limit <= 500)
 			return 0;
 		fprintf(stderr, "jitsuctl hub: --limit: a number from 1 to 500\n");
 		return -2;
@@ -439,8 +439,8 @@ static int setup(struct hub_ctx *x, const struct hub_opts *o)
 }
 
 /* One call expecting status want; else prints why. 0 with *out, or -1. */
-int hub_call(struct hub_ctx *x, const char *method, const char *path, json_t *body,
-		    long want, json_t **out)
+int hub_call(struct hub_ctx *x, const char *method, const char *path, json_t *body, long want,
+	     json_t **out)
 {
 	char err[512], shown[600];
 	long status = 0;

@@ -42,8 +42,8 @@ int hubfmt_duration(const char *s, long *secs)
 int hubfmt_when(const char *s, long long now, long long *t)
 {
 	static const char *const forms[] = {"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S",
-					    "%Y-%m-%dT%H:%MZ", "%Y-%m-%dT%H:%M", "%Y-%m-%dZ",
-					    "%Y-%m-%d"};
+					    "%Y-%m-%dT%H:%MZ",    "%Y-%m-%dT%H:%M",
+					    "%Y-%m-%dZ",          "%Y-%m-%d"};
 	size_t digits = strspn(s, "0123456789");
 	long secs;
 

@@ -19,8 +19,8 @@ struct jitsud_config {
 	const char *socket_path;
 	const char *state_dir;
 	int foreground;
-	uint64_t audit_rotate; /* rotate audit.log at this size; 0: the default */
-	unsigned audit_keep;   /* rotated audit files kept; 0: all */
+	uint64_t audit_rotate;  /* rotate audit.log at this size; 0: the default */
+	unsigned audit_keep;    /* rotated audit files kept; 0: all */
 	unsigned hub_heartbeat; /* seconds between heartbeats to the hub; 0: default */
 };
 

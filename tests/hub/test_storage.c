@@ -621,8 +621,8 @@ static void test_audit_ingest(void **state)
 	storage_alert_list_free(&al);
 
 	/* search: by user and time, oldest first */
-	struct storage_audit_query q = {.user = "alice", .since = NOW + 2, .until = NOW + 4,
-					.limit = 10};
+	struct storage_audit_query q = {
+		.user = "alice", .since = NOW + 2, .until = NOW + 4, .limit = 10};
 	struct storage_audit_rows rows;
 	assert_int_equal(storage_audit_search(st, &q, &rows, err, sizeof err), STORAGE_OK);
 	assert_int_equal(rows.n, 3);
@@ -670,9 +670,9 @@ static void test_silent(void **state)
 			 STORAGE_OK);
 	assert_int_equal(raised.n, 0);
 	/* Seen again, then silent again: a new episode. */
-	assert_int_equal(storage_endpoint_touch(st, "a000000000000001", NULL, NOW + 30, err,
-						sizeof err),
-			 STORAGE_OK);
+	assert_int_equal(
+		storage_endpoint_touch(st, "a000000000000001", NULL, NOW + 30, err, sizeof err),
+		STORAGE_OK);
 	assert_int_equal(storage_silent_scan(st, NOW + 31, NOW + 40, &raised, err, sizeof err),
 			 STORAGE_OK);
 	assert_int_equal(raised.n, 1);

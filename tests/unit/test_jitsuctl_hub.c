@@ -79,9 +79,16 @@ static void test_when(void **state)
 	assert_int_equal(t, 1699920000 + 22 * 3600 + 13 * 60);
 	assert_int_equal(hubfmt_when("2023-11-14T22:13:20Z", now, &t), 0);
 	assert_int_equal(t, 1700000000);
-	static const char *const bad[] = {"",         "-5",       "yesterday", "2h ago",
-					  "1.5h",     "2023-13-01", "2023-11-14 22:13",
-					  "1234567890123", "0x10", "2023-11-14T25:00"};
+	static const char *const bad[] = {"",
+					  "-5",
+					  "yesterday",
+					  "2h ago",
+					  "1.5h",
+					  "2023-13-01",
+					  "2023-11-14 22:13",
+					  "1234567890123",
+					  "0x10",
+					  "2023-11-14T25:00"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		assert_int_equal(hubfmt_when(bad[i], now, &t), -EINVAL);
 }
