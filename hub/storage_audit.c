@@ -21,7 +21,7 @@
 static int kind_ok(const char *k)
 {
 	size_t n = strspn(k, "abcdefghijklmnopqrstuvwxyz0123456789_");
-	return n > 0 && n <= STORAGE_ALERT_KIND_MAX && !k[n];
+	return n > 0 && n <= STORAGE_ALERT_KIND_MAX && n == strlen(k);
 }
 
 /* Inserts an alert and, if raised is non-NULL, appends a copy of it. */
@@ -386,7 +386,7 @@ void storage_audit_rows_free(struct storage_audit_rows *r)
 {
 	if (!r)
 		return;
-	for (size_t i = 0; i < r->n; i++)
+	for (size_t i = 0; r->items && i < r->n; i++)
 		free(r->items[i].raw);
 	free(r->items);
 	r->items = NULL;

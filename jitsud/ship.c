@@ -53,26 +53,44 @@ struct cursor {
 	char hash[65]; /* its hash, or "" if unknown */
 };
 
+/* "jitsu-audit-ship-v1 <seq> <64 hex or ->\n", exactly. */
+static int cursor_parse(const char *buf, struct cursor *c)
+{
+	const char *p = buf + strlen(CURSOR_MAGIC " ");
+	char *end;
+
+	if (strncmp(buf, CURSOR_MAGIC " ", strlen(CURSOR_MAGIC " ")) != 0 || *p < '0' || *p > '9')
+		return -1;
+	errno = 0;
+	long long seq = strtoll(p, &end, 10);
+	if (errno || *end != ' ' || seq < 0)
+		return -1;
+	p = end + 1;
+	size_t n = strspn(p, "0123456789abcdef");
+	if (strcmp(p, "-\n") == 0)
+		n = 0;
+	else if (n != 64 || strcmp(p + 64, "\n") != 0)
+		return -1;
+	c->seq = seq;
+	memcpy(c->hash, p, n);
+	c->hash[n] = '\0';
+	return 0;
+}
+
 static void cursor_load(int statefd, struct cursor *c)
 {
-	char buf[256], magic[32], hash[80];
-	long long seq;
+	char buf[256];
 
 	memset(c, 0, sizeof *c);
 	int n = hublink_read_small(statefd, SHIP_CURSOR_FILE, buf, sizeof buf, 1);
 	if (n == -ENOENT)
 		return;
-	if (n < 0 || sscanf(buf, "%31s %lld %79s", magic, &seq, hash) != 3 ||
-	    strcmp(magic, CURSOR_MAGIC) != 0 || seq < 0 ||
-	    (strlen(hash) != 64 && strcmp(hash, "-") != 0)) {
+	if (n < 0 || cursor_parse(buf, c) < 0) {
 		/* Starting over loses nothing: the hub skips what it has. */
+		memset(c, 0, sizeof *c);
 		log_err("audit shipping: %s is unusable; shipping the whole trail again",
 			SHIP_CURSOR_FILE);
-		return;
 	}
-	c->seq = seq;
-	if (strcmp(hash, "-") != 0)
-		memcpy(c->hash, hash, sizeof c->hash); /* 64 hex and the NUL */
 }
 
 static int cursor_save(int statefd, const struct cursor *c)
