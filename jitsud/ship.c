@@ -113,15 +113,27 @@ static int cursor_save(int statefd, const struct cursor *c)
 
 /* ---- reading the trail ---- */
 
+/* Where a line ends in its file: so that the next round reads on from
+ * the last acknowledged line instead of from the top of the file. */
+struct pos {
+	dev_t dev;
+	ino_t ino;
+	off_t off;
+	int64_t seq; /* the line's */
+	int valid;
+};
+
 struct line {
 	char *text; /* the line as sent (bytes outside ASCII made '?') */
 	size_t len;
 	int64_t seq;
 	char hash[65];
+	struct pos end;
 };
 
 struct batch {
 	struct line items[SHIP_BATCH_RECORDS];
+	struct pos at; /* the line being read */
 	size_t n, bytes;
 	int64_t after;    /* the cursor the batch follows */
 	int64_t last_seq; /* highest seq read in the trail */
@@ -200,17 +212,21 @@ static int take_line(struct batch *b, const struct cursor *c, char *s, size_t n,
 		b->full = 1;
 		return 0;
 	}
+	l.end = b->at;
+	l.end.seq = l.seq;
 	b->items[b->n++] = l;
 	b->bytes += add;
 	return 1;
 }
 
-/* Reads one file's complete lines into b. 0 to go on, 1 when full, -1. */
+/* Reads one file's complete lines into b, from p's place if p is in it.
+ * 0 to go on, 1 when full, -1. */
 static int read_file(int auditfd, const char *name, struct batch *b, const struct cursor *c,
-		     int64_t *prev, int *warned)
+		     const struct pos *p, int64_t *prev, int *warned)
 {
 	int fd = openat(auditfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+	struct stat st;
 	char *s = NULL;
 	size_t cap = 0;
 	ssize_t n;
@@ -221,9 +237,19 @@ static int read_file(int auditfd, const char *name, struct batch *b, const struc
 			close(fd);
 		return errno == ENOENT ? 0 : -1;
 	}
+	memset(&b->at, 0, sizeof b->at);
+	if (fstat(fd, &st) == 0) {
+		b->at = (struct pos){.dev = st.st_dev, .ino = st.st_ino, .valid = 1};
+		if (p->valid && p->seq == c->seq && p->dev == st.st_dev && p->ino == st.st_ino &&
+		    p->off <= st.st_size && fseeko(f, p->off, SEEK_SET) == 0) {
+			b->at.off = p->off;
+			*prev = p->seq;
+		}
+	}
 	while (r == 0 && (n = getline(&s, &cap, f)) > 0) {
 		if (s[n - 1] != '\n')
 			break; /* still being written */
+		b->at.off += n;
 		int t = take_line(b, c, s, (size_t)n - 1, prev, warned);
 		r = t < 0 ? -1 : t == 0 ? 1 : 0;
 	}
@@ -232,19 +258,26 @@ static int read_file(int auditfd, const char *name, struct batch *b, const struc
 	return r;
 }
 
-/* Collects the records after c, from the rotated file that holds c->seq + 1 on. */
-static int collect(int auditfd, const struct cursor *c, struct batch *b, int *warned)
+/* Collects the records after c: on in audit.log from p when p is there,
+ * else from the rotated file that holds c->seq + 1 on. */
+static int collect(int auditfd, const struct cursor *c, const struct pos *p, struct batch *b,
+		   int *warned)
 {
 	uint64_t *seqs = NULL;
 	size_t n = 0, first = 0;
 	char name[AUDIT_FILE_NAME_MAX];
 	int64_t prev = c->seq;
+	struct stat st;
 	int r = audit_list_rotated(auditfd, &seqs, &n);
 
 	batch_clear(b);
 	b->after = c->seq;
 	if (r < 0)
 		return r;
+	if (p->valid && p->seq == c->seq &&
+	    fstatat(auditfd, "audit.log", &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == p->dev &&
+	    st.st_ino == p->ino)
+		n = 0; /* nothing new was rotated away since */
 	for (size_t i = 0; i < n; i++)
 		if (seqs[i] <= (uint64_t)c->seq)
 			first = i; /* earlier files hold only records shipped already */
@@ -252,11 +285,11 @@ static int collect(int auditfd, const struct cursor *c, struct batch *b, int *wa
 	for (size_t i = first; i < n && r == 0; i++) {
 		audit_record_file_name(seqs[i], name);
 		prev = (int64_t)seqs[i] - 1;
-		r = read_file(auditfd, name, b, c, &prev, warned);
+		r = read_file(auditfd, name, b, c, p, &prev, warned);
 	}
 	free(seqs);
 	if (r == 0)
-		r = read_file(auditfd, "audit.log", b, c, &prev, warned);
+		r = read_file(auditfd, "audit.log", b, c, p, &prev, warned);
 	return r < 0 ? -EIO : 0;
 }
 
@@ -339,6 +372,7 @@ struct ship {
 	struct hublink link;
 	int statefd, auditfd, inofd;
 	struct cursor cur;
+	struct pos pos; /* where the line of cur ends */
 	struct batch batch;
 	int failing, warned;
 	int64_t backoff_ms, next_ship, next_beat, beat_ms, last_seq;
@@ -359,11 +393,14 @@ static void outcome(struct ship *s, int r, const char *what, const char *err)
 static int64_t ship_round(struct ship *s, int64_t now)
 {
 	char err[512] = "";
-	int r = collect(s->auditfd, &s->cur, &s->batch, &s->warned);
+	int r = collect(s->auditfd, &s->cur, &s->pos, &s->batch, &s->warned);
 	/* A gap right at the cursor may be a rotation racing the listing:
-	 * look once more before sending it (the hub would see a gap). */
-	if (r == 0 && s->batch.n && s->batch.items[0].seq != s->cur.seq + 1)
-		r = collect(s->auditfd, &s->cur, &s->batch, &s->warned);
+	 * look once more, from the top, before sending it (the hub would
+	 * see a gap). */
+	if (r == 0 && s->batch.n && s->batch.items[0].seq != s->cur.seq + 1) {
+		s->pos.valid = 0;
+		r = collect(s->auditfd, &s->cur, &s->pos, &s->batch, &s->warned);
+	}
 	if (s->batch.last_seq > s->last_seq)
 		s->last_seq = s->batch.last_seq;
 	if (r < 0) {
@@ -383,7 +420,7 @@ static int64_t ship_round(struct ship *s, int64_t now)
 			snprintf(err, sizeof err, "cannot write %s: %s", SHIP_CURSOR_FILE,
 				 strerror(-r));
 		else
-			s->cur = next;
+			s->cur = next, s->pos = last->end;
 	}
 	outcome(s, r, "sending", err);
 	int full = s->batch.full;

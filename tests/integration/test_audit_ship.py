@@ -158,15 +158,22 @@ def shipper_pid(daemon):
 # ---- store and forward ----
 
 def test_500_elevations_while_the_hub_is_down(ship):
+    # Small files, so that the backlog spans rotated files.
+    ship.daemon.stop()
+    ship.daemon.start(HEARTBEAT + ("--audit-rotate", "64k"))
     ship.wait_shipped()
     assert ship.hub.stop() == 0
     ship.elevate(500)
     last = ship.local_last_seq()
+    rotated = [f for f in os.listdir(os.path.join(ship.daemon.state, "audit"))
+               if re.fullmatch(r"audit-\d{20}\.log", f)]
+    assert len(rotated) >= 5, rotated
     ship.hub.start()
     ship.wait_shipped()
     rows = check_exactly_once(ship, last)
     for event in ("request", "decision", "start", "exit"):
         assert sum(1 for r in rows if r[1] == event) == 500, event
+    assert sum(1 for r in rows if r[1] == "rotate") == len(rotated)
     assert ship.alerts() == []
     e = ship.lag()
     assert e["known_seq"] is not None and e["known_seq"] <= last
