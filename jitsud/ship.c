@@ -202,7 +202,8 @@ static int take_line(struct batch *b, const struct cursor *c, char *s, size_t n,
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
 			s[i] = '?'; /* a valid record is printable ASCII; the hub flags this one */
-	l.text = n > SHIP_LINE_MAX ? stub(l.seq, l.hash, n) : strndup(s, n);
+	/* Bounded as sent (JSON-escaped), so that one call always carries it. */
+	l.text = json_len(s, n) > SHIP_LINE_MAX ? stub(l.seq, l.hash, n) : strndup(s, n);
 	if (!l.text)
 		return -1;
 	l.len = strlen(l.text);
