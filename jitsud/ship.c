@@ -375,7 +375,7 @@ struct ship {
 	struct cursor cur;
 	struct pos pos; /* where the line of cur ends */
 	struct batch batch;
-	int failing, warned;
+	int failing, beat_failing, warned;
 	int64_t backoff_ms, next_ship, next_beat, beat_ms, last_seq;
 };
 
@@ -441,8 +441,9 @@ static void beat(struct ship *s, int64_t now)
 	char err[512] = "";
 	s->last_seq = last_local_seq(s->auditfd, s->last_seq);
 	int r = heartbeat(&s->link, s->last_seq, err, sizeof err);
-	if (r < 0 && !s->failing)
+	if (r < 0 && !s->failing && !s->beat_failing)
 		log_warn("audit shipping: heartbeat failed: %s", err);
+	s->beat_failing = r < 0;
 	s->next_beat = now + s->beat_ms;
 }
 
