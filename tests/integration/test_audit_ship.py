@@ -202,6 +202,24 @@ def test_kill_9_during_shipping(ship):
     assert ship.alerts() == []
 
 
+def test_shipper_restarted_and_stopped(ship):
+    ship.wait_shipped()
+    first = shipper_pid(ship.daemon)
+    assert first
+    os.kill(first, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while shipper_pid(ship.daemon) in (None, first):
+        assert time.monotonic() < deadline, ship.daemon.read_log()[-2000:]
+        time.sleep(0.05)
+    ship.elevate(2)
+    ship.wait_shipped()  # the new one ships
+    assert "the shipper ended; restarting" in ship.daemon.read_log()
+    second = shipper_pid(ship.daemon)
+    ship.daemon.stop()
+    assert ship.daemon.proc.returncode == 0
+    assert not os.path.exists("/proc/%d" % second), "the shipper outlived jitsud"
+
+
 def test_tampered_record_raises_an_alert(ship):
     ship.wait_shipped()
     assert ship.hub.stop() == 0
