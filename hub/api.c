@@ -376,12 +376,25 @@ static int take_body(struct call *c, const struct route *r)
 	return rc == JSONV_OK ? 0 : -1;
 }
 
-size_t api_body_limit(const char *method, const char *path)
+size_t api_body_limit(const struct api_ctx *ctx, const char *method, const char *path,
+		      const char *authorization)
 {
-	if (method && path && strcmp(method, "POST") == 0 &&
-	    strcmp(path, API_PREFIX "endpoint/audit") == 0)
-		return API_AUDIT_BODY_MAX;
-	return API_BODY_MAX;
+	struct auth_claim claim;
+	struct storage_endpoint ep;
+	char err[256] = "";
+
+	if (!method || !path || strcmp(method, "POST") != 0 ||
+	    strcmp(path, API_PREFIX "endpoint/audit") != 0)
+		return API_BODY_MAX;
+	/* Only a live endpoint may send the larger body: nobody else gets to
+	 * make the hub hold a megabyte before the credential is checked. */
+	auth_parse_header(authorization, &claim);
+	int ok = claim.scheme == AUTH_ENDPOINT &&
+		 storage_endpoint_check(ctx->st, claim.id, claim.hash, &ep, err, sizeof err) ==
+			 STORAGE_OK &&
+		 !ep.revoked_at;
+	explicit_bzero(&claim, sizeof claim);
+	return ok ? API_AUDIT_BODY_MAX : API_BODY_MAX;
 }
 
 void api_handle(const struct api_ctx *ctx, const struct api_in *in, struct api_out *out)
@@ -404,7 +417,7 @@ void api_handle(const struct api_ctx *ctx, const struct api_in *in, struct api_o
 	c.param = param;
 	if (in->body_too_large) {
 		api_error(out, 413, "body_too_large", "the body is over %zu bytes",
-			  api_body_limit(in->method, in->path));
+			  api_body_limit(ctx, in->method, in->path, in->authorization));
 		return;
 	}
 	if (authorize(&c, r->allow) != 0 || take_body(&c, r) != 0)

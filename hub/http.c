@@ -335,7 +335,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 			return MHD_NO;
 		c->mc = mc;
 		c->start_ms = now_ms();
-		c->limit = api_body_limit(method, url);
+		c->limit = api_body_limit(
+			s->api, method, url,
+			MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Authorization"));
 		*con_cls = c;
 		return first_call(c, mc);
 	}

@@ -127,7 +127,12 @@ def test_audit_route_bounds_and_roles(hub):
                  {"after": 0, "records": ["x"], "extra": 1}):
         r = hub.call("POST", "/api/v1/endpoint/audit", body, auth=ep)
         assert r.status == 400 and r.code == "schema_violation", (body, r)
-    assert ship(hub, hub.admin(), 0, [line]).status == 403
+    # Only a live endpoint may send more than 64 KiB: the hub does not hold
+    # a megabyte for anyone else before it checks the credential.
+    assert ship(hub, hub.admin(), 0, [line]).status == 413
+    assert ship(hub, "Endpoint %s:%s" % (eid, "0" * 64), 0, [line]).status == 413
+    assert ship(hub, None, 0, [line]).status == 413
+    assert ship(hub, hub.admin(), 0, ["x"]).status == 403
     auditor = hub.user("audra", "auditor")
     approver = hub.user("bob", "approver")
     for path in ("/api/v1/alerts", "/api/v1/audit/lag", "/api/v1/audit/search"):
