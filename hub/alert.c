@@ -29,3 +29,21 @@ void alert_announce(struct webhook *wh, const struct storage_alert_list *l)
 		webhook_alert(wh, a);
 	}
 }
+
+int alert_raise(struct storage *st, struct webhook *wh, const char *endpoint_id, const char *kind,
+		int64_t seq, const char *detail, int64_t now, char *err, size_t errlen)
+{
+	struct storage_alert_list raised = {0};
+	struct storage_endpoint ep;
+
+	int rc = storage_alert_raise(st, endpoint_id, kind, seq, detail, now, &raised, err, errlen);
+	if (rc != STORAGE_OK)
+		return rc;
+	if (endpoint_id && raised.n == 1 &&
+	    storage_endpoint_get(st, endpoint_id, &ep, NULL, 0) == STORAGE_OK)
+		snprintf(raised.items[0].hostname, sizeof raised.items[0].hostname, "%s",
+			 ep.hostname);
+	alert_announce(wh, &raised);
+	storage_alert_list_free(&raised);
+	return STORAGE_OK;
+}

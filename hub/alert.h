@@ -20,4 +20,13 @@ struct webhook;
 /* Logs and announces every alert of l (wh may be NULL: no webhooks). */
 void alert_announce(struct webhook *wh, const struct storage_alert_list *l);
 
+/*
+ * Stores one alert (storage_alert_raise), then logs and announces it, with
+ * the endpoint's hostname when endpoint_id names one. For code that raises
+ * an alert outside a transaction of its own (e.g. an MFA lockout reported
+ * by an endpoint). Returns a STORAGE_* code, with err on failure.
+ */
+int alert_raise(struct storage *st, struct webhook *wh, const char *endpoint_id, const char *kind,
+		int64_t seq, const char *detail, int64_t now, char *err, size_t errlen);
+
 #endif

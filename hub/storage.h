@@ -262,6 +262,11 @@ struct storage_alert_list {
  * may be NULL and seq 0 for none. Its id is drawn here. */
 int storage_alert_add(struct storage *st, const char *endpoint_id, const char *kind, int64_t seq,
 		      const char *detail, int64_t now, char *err, size_t errlen);
+/* As storage_alert_add, and appends the stored alert to *raised (which
+ * starts zeroed; storage_alert_list_free), for alert_announce(). */
+int storage_alert_raise(struct storage *st, const char *endpoint_id, const char *kind, int64_t seq,
+			const char *detail, int64_t now, struct storage_alert_list *raised,
+			char *err, size_t errlen);
 /* Newest first: created_at >= since, kind NULL for any, at most limit. */
 int storage_alert_list(struct storage *st, int64_t since, const char *kind, size_t limit,
 		       struct storage_alert_list *out, char *err, size_t errlen);

@@ -70,6 +70,13 @@ int storage_alert_add(struct storage *st, const char *endpoint_id, const char *k
 	return alert_insert(st, endpoint_id, kind, seq, detail, now, NULL, err, errlen);
 }
 
+int storage_alert_raise(struct storage *st, const char *endpoint_id, const char *kind, int64_t seq,
+			const char *detail, int64_t now, struct storage_alert_list *raised,
+			char *err, size_t errlen)
+{
+	return alert_insert(st, endpoint_id, kind, seq, detail, now, raised, err, errlen);
+}
+
 void storage_alert_list_free(struct storage_alert_list *l)
 {
 	if (!l)

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alert.h"
 #include "jitsu/audit_record.h"
 #include "notify.h"
 #include "storage.h"
@@ -677,6 +678,20 @@ static void test_silent(void **state)
 			 STORAGE_OK);
 	assert_int_equal(raised.n, 1);
 	storage_alert_list_free(&raised);
+	/* Another module's alert, stored, logged and announced in one call. */
+	assert_int_equal(alert_raise(st, NULL, "a000000000000001", "mfa_lockout", 0, "alice",
+				     NOW + 50, err, sizeof err),
+			 STORAGE_OK);
+	struct storage_alert_list l;
+	assert_int_equal(storage_alert_list(st, NOW + 50, NULL, 10, &l, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.items[0].kind, "mfa_lockout");
+	assert_string_equal(l.items[0].hostname, "host-0001");
+	assert_int_equal(l.items[0].seq, 0);
+	storage_alert_list_free(&l);
+	assert_int_equal(alert_raise(st, NULL, NULL, "Bad Kind", 0, "", NOW, err, sizeof err),
+			 STORAGE_E_INVALID);
 }
 
 int main(int argc, char **argv)
