@@ -30,6 +30,11 @@
 
 #define API_BODY_MAX 65536 /* bytes in a request body */
 #define API_WAIT_MAX 60    /* seconds a long-poll may ask for */
+/* POST /api/v1/endpoint/audit, for an enrolled endpoint: a batch of audit
+ * lines may be larger (one record can be); up to HTTP_DISCARD_MAX, which
+ * http.c reads (and drops) anyway. */
+#define API_AUDIT_BODY_MAX (1024 * 1024)
+#define API_AUDIT_BATCH_MAX 500 /* lines in one batch */
 
 struct webhook;
 struct mfaseal_key;
@@ -74,6 +79,12 @@ struct api_out {
 };
 
 void api_handle(const struct api_ctx *ctx, const struct api_in *in, struct api_out *out);
+/* The largest body the route of method and path takes: API_BODY_MAX,
+ * but API_AUDIT_BODY_MAX on the audit route for a caller whose
+ * Authorization is a live endpoint's credential (checked here, before the
+ * body is read). */
+size_t api_body_limit(const struct api_ctx *ctx, const char *method, const char *path,
+		      const char *authorization);
 void api_out_clear(struct api_out *out);
 /* Fills out with an error answer (also for http.c's own refusals). */
 __attribute__((format(printf, 4, 5))) void api_error(struct api_out *out, unsigned status,

@@ -90,6 +90,11 @@ void api_h_endpoint_group_get(struct call *c);
 void api_h_endpoint_group_set(struct call *c);
 void api_h_endpoint_group_clear(struct call *c);
 void api_h_ep_policy(struct call *c);
+/* handlers: api_audit.c */
+void api_h_ep_audit(struct call *c);
+void api_h_alert_list(struct call *c);
+void api_h_audit_lag(struct call *c);
+void api_h_audit_search(struct call *c);
 
 /* schemas, for the route table */
 extern const struct jsonv_field api_schema_enroll[];
@@ -119,5 +124,7 @@ extern const struct jsonv_field api_schema_policy_rollback[];
 extern const size_t api_schema_policy_rollback_n;
 extern const struct jsonv_field api_schema_policy_group[];
 extern const size_t api_schema_policy_group_n;
+extern const struct jsonv_field api_schema_audit[];
+extern const size_t api_schema_audit_n;
 
 #endif

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alert.h"
 #include "jitsu/log.h"
 #include "jitsu/mfastore.h"
 #include "mfaseal.h"
@@ -284,11 +285,18 @@ void api_h_ep_mfa_verify(struct call *c)
 							   : verdict_name(v->result),
 			 c->who.ep.id);
 	if (v->lockout_started) {
-		/* alert: mfa_lockout */
+		char detail[160], aerr[256];
 		log_warn("mfa: lockout user=%s for %u s after %d failures, last from endpoint %s "
 			 "(%s)",
 			 op.user, v->locked_secs, MFASTORE_MAX_FAILS, c->who.ep.id,
 			 c->who.ep.hostname);
+		/* A lockout may be someone guessing codes across the fleet. The
+		 * verdict is committed already; a failure to alert is logged. */
+		snprintf(detail, sizeof detail, "user %s locked out for %u s after %d failures",
+			 op.user, v->locked_secs, MFASTORE_MAX_FAILS);
+		if (alert_raise(c->ctx->st, c->ctx->webhooks, c->who.ep.id, "mfa_lockout", 0, detail,
+				c->now, aerr, sizeof aerr) != STORAGE_OK)
+			log_err("mfa: cannot raise the lockout alert: %s", aerr);
 	}
 	json_t *j =
 		json_pack("{s:s,s:s,s:s,s:I,s:i,s:i,s:i,s:b}", "user", op.user, "result",

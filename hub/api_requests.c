@@ -33,6 +33,7 @@ const struct jsonv_field api_schema_heartbeat[] = {
 	{"os", JSONV_TEXT, 0, 1, STORAGE_FACT_MAX},
 	{"kernel", JSONV_TEXT, 0, 1, STORAGE_FACT_MAX},
 	{"agent_version", JSONV_TEXT, 0, 1, STORAGE_AGENT_MAX},
+	{"audit_seq", JSONV_INT, 0, 0, 9007199254740991LL}, /* the endpoint's last local seq */
 };
 const size_t api_schema_heartbeat_n = sizeof api_schema_heartbeat / sizeof api_schema_heartbeat[0];
 
@@ -158,6 +159,10 @@ void api_h_heartbeat(struct call *c)
 	snprintf(facts.agent_version, sizeof facts.agent_version, "%s",
 		 api_body_str(c, "agent_version"));
 	int rc = storage_endpoint_touch(c->ctx->st, c->who.ep.id, &facts, c->now, err, sizeof err);
+	json_t *seq = json_object_get(c->body, "audit_seq");
+	if (rc == STORAGE_OK && seq)
+		rc = storage_audit_known(c->ctx->st, c->who.ep.id, (int64_t)json_integer_value(seq),
+					 c->now, err, sizeof err);
 	if (rc == STORAGE_OK)
 		rc = storage_endpoint_get(c->ctx->st, c->who.ep.id, &e, err, sizeof err);
 	if (rc == STORAGE_OK)

@@ -41,6 +41,7 @@ void config_defaults(struct hub_config *c, const char *dir)
 	c->webhook_tries = 5;
 	c->webhook_timeout = 10;
 	c->webhook_queue = 256;
+	c->silent_after = 300;
 }
 
 static int set_int(int *out, const char *key, const char *v, long min, long max, char *err,
@@ -124,6 +125,8 @@ int config_set(struct hub_config *c, const char *key, const char *v, char *err, 
 		return set_int(&c->webhook_timeout, key, v, 1, 300, err, errlen);
 	if (strcmp(key, "webhook_queue") == 0)
 		return set_int(&c->webhook_queue, key, v, 1, 100000, err, errlen);
+	if (strcmp(key, "silent_after") == 0)
+		return set_int(&c->silent_after, key, v, 1, 30 * 86400, err, errlen);
 	set_err(err, errlen, "unknown setting '%.64s'", key);
 	return -1;
 }

@@ -28,6 +28,7 @@ struct conn {
 	struct MHD_Connection *mc;
 	char *body;
 	size_t len, cap, seen;
+	size_t limit; /* the route's body limit (api_body_limit) */
 	int too_large;
 	int64_t start_ms;
 	int64_t deadline_ms; /* 0 until the first wait */
@@ -195,11 +196,11 @@ static const char *query_arg(void *cls, const char *name)
 	return MHD_lookup_connection_value(cls, MHD_GET_ARGUMENT_KIND, name);
 }
 
-/* Keeps the body up to API_BODY_MAX; counts (and drops) the rest. */
+/* Keeps the body up to the route's limit; counts (and drops) the rest. */
 static int take_body(struct conn *c, const char *data, size_t n)
 {
 	c->seen += n;
-	if (c->too_large || c->len + n > API_BODY_MAX) {
+	if (c->too_large || c->len + n > c->limit) {
 		c->too_large = 1;
 		return c->seen > HTTP_DISCARD_MAX ? -1 : 0;
 	}
@@ -334,6 +335,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 			return MHD_NO;
 		c->mc = mc;
 		c->start_ms = now_ms();
+		c->limit = api_body_limit(
+			s->api, method, url,
+			MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Authorization"));
 		*con_cls = c;
 		return first_call(c, mc);
 	}

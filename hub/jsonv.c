@@ -57,7 +57,8 @@ static int char_ok(unsigned char c, enum jsonv_kind kind, size_t i)
 	case JSONV_HEX: return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
 	case JSONV_TOKEN: return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
 	case JSONV_INT:
-	case JSONV_ARGV: return 0;
+	case JSONV_ARGV:
+	case JSONV_LINE_ARRAY: return 0;
 	}
 	return 0;
 }
@@ -99,10 +100,36 @@ static int argv_ok(const json_t *v, const struct jsonv_field *f, char *msg, size
 	return 1;
 }
 
+/* Audit lines are checked by the hub's chain code, byte for byte; here
+ * only their number and size are bounded. */
+static int lines_ok(const json_t *v, const struct jsonv_field *f, char *msg, size_t msglen)
+{
+	size_t n = json_is_array(v) ? json_array_size(v) : 0;
+
+	if (!json_is_array(v) || (long long)n < f->min || (long long)n > f->max) {
+		set_msg(msg, msglen, "field '%s': must be an array of %lld to %lld strings",
+			f->name, f->min, f->max);
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const json_t *s = json_array_get(v, i);
+		size_t len = json_is_string(s) ? json_string_length(s) : 0;
+		if (len == 0 || len > JSONV_LINE_MAX) {
+			set_msg(msg, msglen,
+				"field '%s': item %zu must be a string of 1 to %d bytes", f->name,
+				i, JSONV_LINE_MAX);
+			return 0;
+		}
+	}
+	return 1;
+}
+
 static int field_ok(const json_t *v, const struct jsonv_field *f, char *msg, size_t msglen)
 {
 	if (f->kind == JSONV_ARGV)
 		return argv_ok(v, f, msg, msglen);
+	if (f->kind == JSONV_LINE_ARRAY)
+		return lines_ok(v, f, msg, msglen);
 	if (f->kind == JSONV_INT) {
 		json_int_t i = json_is_integer(v) ? json_integer_value(v) : 0;
 		if (!json_is_integer(v) || i < f->min || i > f->max) {

@@ -19,8 +19,9 @@
 #include <stddef.h>
 
 #define JSONV_MAX_DEPTH 8
-#define JSONV_ARGV_MAX 256 /* argv items */
-#define JSONV_ARG_MAX 4096 /* bytes in one argv item */
+#define JSONV_ARGV_MAX 256           /* argv items */
+#define JSONV_ARG_MAX 4096           /* bytes in one argv item */
+#define JSONV_LINE_MAX (1024 * 1024) /* bytes in one JSONV_LINE_ARRAY item */
 
 enum jsonv_result {
 	JSONV_OK = 0,
@@ -38,6 +39,7 @@ enum jsonv_kind {
 	JSONV_INT,   /* integer in min..max */
 	JSONV_ARGV,  /* array of min..max strings, each 1..JSONV_ARG_MAX bytes */
 	JSONV_LINES, /* string, min..max bytes: text with tabs and line ends (a policy) */
+	JSONV_LINE_ARRAY, /* array of min..max strings, each 1..JSONV_LINE_MAX bytes (audit lines) */
 };
 
 struct jsonv_field {

@@ -5,7 +5,7 @@
  *                  [--san NAME]... [--admin NAME]
  *   jitsu-hub serve --dir D [--listen ADDR:PORT] [--db URL] [--request-ttl S]
  *                   [--timeout S] [--max-connections N] [--webhook URL]...
- *                   [--webhook-allow-http]
+ *                   [--webhook-allow-http] [--silent-after S]
  *
  * init writes D/hub.conf, the TLS pair, the key that seals MFA states
  * (D/mfa.key; serve makes it on first use for a hub initialised without
@@ -44,6 +44,7 @@
 #include "notify.h"
 #include "storage.h"
 #include "tls.h"
+#include "watch.h"
 #include "webhook.h"
 
 #define EXIT_USAGE 2
@@ -57,7 +58,7 @@ static void usage(void)
 		"                      [--cert FILE --key FILE] [--san NAME]... [--admin NAME]\n"
 		"       jitsu-hub serve --dir D [--listen ADDR:PORT] [--db URL] [--request-ttl S]\n"
 		"                       [--timeout S] [--max-connections N] [--webhook URL]...\n"
-		"                       [--webhook-allow-http]\n"
+		"                       [--webhook-allow-http] [--silent-after S]\n"
 		"       jitsu-hub --version\n");
 	exit(EXIT_USAGE);
 }
@@ -210,11 +211,12 @@ static void serve_options(int argc, char **argv, struct hub_config *cfg)
 		{"max-connections", required_argument, NULL, 'm'},
 		{"webhook", required_argument, NULL, 'w'},
 		{"webhook-allow-http", no_argument, NULL, 'H'},
+		{"silent-after", required_argument, NULL, 's'},
 		{NULL, 0, NULL, 0},
 	};
 	struct {
 		const char *key, *value;
-	} set[8 + CONFIG_WEBHOOK_MAX];
+	} set[9 + CONFIG_WEBHOOK_MAX];
 	size_t nset = 0;
 	const char *dir = NULL;
 	char abs[PATH_MAX], path[PATH_MAX + 16], err[512];
@@ -231,6 +233,7 @@ static void serve_options(int argc, char **argv, struct hub_config *cfg)
 		case 'm': key = "max_connections"; break;
 		case 'w': key = "webhook"; break;
 		case 'H': key = "webhook_allow_http", value = "yes"; break;
+		case 's': key = "silent_after"; break;
 		default: usage();
 		}
 		if (nset == sizeof set / sizeof set[0])
@@ -336,6 +339,12 @@ static int cmd_serve(int argc, char **argv)
 			die("database listener", err);
 		http_wake(srv, NULL);
 	}
+	/* Silent endpoints are looked for on a timer, on a connection of its own. */
+	struct watch *watch;
+	struct watch_options wo = {
+		.db = cfg.db, .silent_after = cfg.silent_after, .hooks = api.webhooks};
+	if (watch_start(&watch, &wo, err, sizeof err) != 0)
+		die("watch", err);
 	log_info("serving %s, database %s, schema %d, %zu webhook(s)", url, storage_backend(st),
 		 STORAGE_SCHEMA_VERSION, cfg.nwebhooks);
 	printf("listening: %s\n", url);
@@ -345,6 +354,7 @@ static int cmd_serve(int argc, char **argv)
 		;
 	log_info("signal %d: stopping", sig);
 	notify_stop(nt);
+	watch_stop(watch);
 	http_stop(srv);
 	webhook_stop(api.webhooks);
 	storage_close(st);

@@ -111,6 +111,54 @@ static const char *const migration_2_pg[] = {
 };
 
 /*
+ * Audit shipping and alerts. audit_records keeps every line an endpoint
+ * shipped, keyed by the SHA-256 of its bytes too, so that a fork (the
+ * same seq with other bytes) is stored beside the first rather than lost;
+ * audit_heads keeps each endpoint's chain head at the hub and the last
+ * seq its heartbeat reported; endpoints.silent_alert_at marks the silence
+ * an endpoint_silent alert was raised for.
+ */
+static const char *const migration_3[] = {
+	"CREATE TABLE audit_records ("
+	" endpoint_id TEXT NOT NULL REFERENCES endpoints (id),"
+	" seq BIGINT NOT NULL,"
+	" line_sha TEXT NOT NULL,"
+	" hash TEXT NOT NULL,"
+	" time_us BIGINT NOT NULL,"
+	" event TEXT NOT NULL,"
+	" user_name TEXT,"
+	" host TEXT NOT NULL,"
+	" flag TEXT,"
+	" raw TEXT NOT NULL,"
+	" received_at BIGINT NOT NULL,"
+	" PRIMARY KEY (endpoint_id, seq, line_sha))",
+
+	"CREATE INDEX audit_records_by_time ON audit_records (time_us)",
+	"CREATE INDEX audit_records_by_user ON audit_records (user_name, time_us)",
+
+	"CREATE TABLE audit_heads ("
+	" endpoint_id TEXT PRIMARY KEY REFERENCES endpoints (id),"
+	" seq BIGINT,"
+	" hash TEXT,"
+	" shipped_at BIGINT,"
+	" known_seq BIGINT,"
+	" known_at BIGINT)",
+
+	"CREATE TABLE alerts ("
+	" id TEXT PRIMARY KEY,"
+	" endpoint_id TEXT REFERENCES endpoints (id),"
+	" kind TEXT NOT NULL,"
+	" seq BIGINT,"
+	" detail TEXT NOT NULL,"
+	" created_at BIGINT NOT NULL)",
+
+	"CREATE INDEX alerts_by_created ON alerts (created_at)",
+
+	"ALTER TABLE endpoints ADD COLUMN silent_alert_at BIGINT",
+	NULL,
+};
+
+/*
  * Central policy (storage_policy.c): append-only versions per group, and
  * each endpoint's one group. rollback_of names the version a rollback
  * repeats.
@@ -173,6 +221,7 @@ static const struct {
 } migrations[] = {
 	{1, migration_1, NULL},
 	{2, NULL, migration_2_pg},
+	{3, migration_3, NULL},
 	{4, migration_4, NULL},
 	{5, migration_5, NULL},
 	{6, migration_6, NULL},

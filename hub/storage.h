@@ -281,4 +281,104 @@ int storage_mfa_delete(struct storage *st, const char *user, char *err, size_t e
 void storage_mfa_clear(struct storage_mfa *m);
 void storage_mfa_list_free(struct storage_mfa *list, size_t n);
 
+/* ---- audit shipping and alerts (storage_audit.c) ---- */
+#define STORAGE_ALERT_KIND_MAX 32
+#define STORAGE_ALERT_DETAIL_MAX 512
+#define STORAGE_AUDIT_FLAG_MAX 16
+
+/* An alert. endpoint_id "" and seq 0 when it names none. */
+struct storage_alert {
+	char id[STORAGE_ID_LEN + 1];
+	char endpoint_id[STORAGE_ID_LEN + 1];
+	char hostname[STORAGE_HOST_MAX + 1]; /* the endpoint's, when listed */
+	char kind[STORAGE_ALERT_KIND_MAX + 1];
+	int64_t seq;
+	char detail[STORAGE_ALERT_DETAIL_MAX + 1];
+	int64_t created_at;
+};
+
+struct storage_alert_list {
+	size_t n;
+	struct storage_alert *items;
+};
+
+/* Stores one alert (kind [a-z0-9_], detail cut to its maximum); endpoint_id
+ * may be NULL and seq 0 for none. Its id is drawn here. */
+int storage_alert_add(struct storage *st, const char *endpoint_id, const char *kind, int64_t seq,
+		      const char *detail, int64_t now, char *err, size_t errlen);
+/* As storage_alert_add, and appends the stored alert to *raised (which
+ * starts zeroed; storage_alert_list_free), for alert_announce(). */
+int storage_alert_raise(struct storage *st, const char *endpoint_id, const char *kind, int64_t seq,
+			const char *detail, int64_t now, struct storage_alert_list *raised,
+			char *err, size_t errlen);
+/* Newest first: created_at >= since, kind NULL for any, at most limit. */
+int storage_alert_list(struct storage *st, int64_t since, const char *kind, size_t limit,
+		       struct storage_alert_list *out, char *err, size_t errlen);
+void storage_alert_list_free(struct storage_alert_list *l);
+
+/*
+ * Ingests n audit lines (lines[i], lens[i] bytes) shipped by endpoint_id,
+ * the first following its record after_seq, in one transaction: each is
+ * checked against the endpoint's chain head (hub/auditchain.h) and stored
+ * with its columns, flagged if it is not a valid next link; a line the hub
+ * has already (same endpoint, seq and bytes) is skipped silently. Alerts
+ * (audit_gap, audit_fork, audit_rewind, audit_hash, audit_tamper,
+ * breakglass_used) are stored in the same transaction and appended to
+ * *raised (the caller logs and announces them, and frees the list).
+ * *acked_seq is the seq of the last line.
+ */
+int storage_audit_ingest(struct storage *st, const char *endpoint_id, int64_t after_seq,
+			 const char *const *lines, const size_t *lens, size_t n, int64_t now,
+			 int64_t *acked_seq, struct storage_alert_list *raised, char *err,
+			 size_t errlen);
+/* Records the endpoint's last local seq, as its heartbeat said. */
+int storage_audit_known(struct storage *st, const char *endpoint_id, int64_t known_seq, int64_t now,
+			char *err, size_t errlen);
+
+/* One endpoint's shipping state. Times 0: never; shipped_seq 0: none. */
+struct storage_audit_lag {
+	char endpoint_id[STORAGE_ID_LEN + 1];
+	char hostname[STORAGE_HOST_MAX + 1];
+	int64_t shipped_seq, known_seq, shipped_at, known_at, last_seen, revoked_at;
+};
+/* Every endpoint (at most STORAGE_LIST_MAX), by enrollment. *out: free(). */
+int storage_audit_lag_list(struct storage *st, struct storage_audit_lag **out, size_t *n, char *err,
+			   size_t errlen);
+
+/* A search over the stored records; "" or 0 for no condition. */
+struct storage_audit_query {
+	const char *host, *user, *event, *endpoint_id;
+	int64_t since, until; /* seconds, inclusive; until 0: none */
+	size_t limit;
+};
+
+struct storage_audit_row {
+	char endpoint_id[STORAGE_ID_LEN + 1];
+	int64_t seq, time_us;
+	char event[33];
+	char user[65];
+	char host[STORAGE_HOST_MAX + 1];
+	char flag[STORAGE_AUDIT_FLAG_MAX + 1]; /* "" for a verified link */
+	char *raw;                             /* owned */
+};
+
+struct storage_audit_rows {
+	size_t n;
+	struct storage_audit_row *items;
+};
+
+/* The newest q->limit matches, oldest first. */
+int storage_audit_search(struct storage *st, const struct storage_audit_query *q,
+			 struct storage_audit_rows *out, char *err, size_t errlen);
+void storage_audit_rows_free(struct storage_audit_rows *r);
+
+/*
+ * Raises endpoint_silent for each endpoint not revoked and not seen since
+ * before cutoff, once per silence (a new one starts when it is seen
+ * again); safe with several hubs on one database. Raised alerts are
+ * appended to *raised (the caller frees it).
+ */
+int storage_silent_scan(struct storage *st, int64_t cutoff, int64_t now,
+			struct storage_alert_list *raised, char *err, size_t errlen);
+
 #endif

@@ -40,10 +40,10 @@
  * items (each at most 5 bytes out per byte in, plus an ellipsis). */
 _Static_assert(TEXT_MAX >= 2 * (5 * WEBHOOK_TEXT_ITEM_MAX + 3) + 1024, "TEXT_MAX too small");
 
-/* One request's body, shared by its deliveries. */
+/* One event's body, shared by its deliveries. */
 struct event {
-	unsigned refs; /* under the lock */
-	char id[STORAGE_ID_LEN + 1];
+	unsigned refs;                /* under the lock */
+	char id[STORAGE_ID_LEN + 16]; /* for logs: "request <id>", "alert <id>" */
 	char *body;
 	size_t len;
 };
@@ -309,6 +309,39 @@ char *webhook_payload(const struct storage_request *r)
 	return out;
 }
 
+char *webhook_alert_payload(const struct storage_alert *a)
+{
+	struct text *t = calloc(1, sizeof *t);
+	char line[160];
+	char *out = NULL;
+
+	if (!t)
+		return NULL;
+	snprintf(line, sizeof line, "jitsu alert: *%s*", a->kind);
+	text_add(t, line);
+	if (a->hostname[0] || a->endpoint_id[0]) {
+		text_add(t, " on *");
+		text_escaped(t, a->hostname[0] ? a->hostname : a->endpoint_id, STORAGE_HOST_MAX);
+		text_add(t, "*");
+	}
+	if (a->seq > 0) {
+		snprintf(line, sizeof line, " at seq %lld", (long long)a->seq);
+		text_add(t, line);
+	}
+	text_add(t, "\n");
+	text_escaped(t, a->detail, WEBHOOK_TEXT_ITEM_MAX);
+	json_t *j = json_pack("{s:s,s:s,s:{s:s,s:s,s:o,s:s,s:o,s:s,s:I}}", "text", t->buf, "event",
+			      "alert", "alert", "id", a->id, "kind", a->kind, "endpoint_id",
+			      a->endpoint_id[0] ? json_string(a->endpoint_id) : json_null(),
+			      "hostname", a->hostname, "seq",
+			      a->seq > 0 ? json_integer((json_int_t)a->seq) : json_null(), "detail",
+			      a->detail, "created_at", (json_int_t)a->created_at);
+	out = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	free(t);
+	return out;
+}
+
 /* ---- the queue (callers hold the lock) ---- */
 
 static void queue_append(struct webhook *wh, struct delivery *d)
@@ -363,32 +396,31 @@ static void delivery_free(struct webhook *wh, struct delivery *d)
 	free(d);
 }
 
-void webhook_request_pending(struct webhook *wh, const struct storage_request *r)
+/* Queues body (consumed) for every URL; label names it in logs. */
+static void enqueue(struct webhook *wh, const char *label, char *body)
 {
 	struct delivery *d[WEBHOOK_MAX] = {NULL};
 	int dropped[WEBHOOK_MAX] = {0};
 	size_t queued = 0;
 
-	if (!wh)
-		return;
 	const size_t nurls = wh->nurls;
 	struct event *ev = calloc(1, sizeof *ev);
-	int ok = ev != NULL;
+	int ok = ev != NULL && body != NULL;
 	for (size_t i = 0; i < nurls; i++) {
 		d[i] = calloc(1, sizeof *d[i]);
 		ok = ok && d[i];
 	}
-	char *body = ok ? webhook_payload(r) : NULL;
-	if (!body) {
-		log_err("webhook: request %s: out of memory, not announced", r->id);
+	if (!ok) {
+		log_err("webhook: %s: out of memory, not announced", label);
 		for (size_t i = 0; i < nurls; i++)
 			free(d[i]);
 		free(ev);
+		free(body);
 		return;
 	}
 	ev->body = body;
 	ev->len = strlen(body);
-	memcpy(ev->id, r->id, sizeof ev->id);
+	snprintf(ev->id, sizeof ev->id, "%s", label);
 	int64_t now = mono_ms();
 	pthread_mutex_lock(&wh->lock);
 	for (size_t i = 0; i < nurls; i++) {
@@ -408,8 +440,8 @@ void webhook_request_pending(struct webhook *wh, const struct storage_request *r
 	pthread_mutex_unlock(&wh->lock);
 	for (size_t i = 0; i < nurls; i++) {
 		if (dropped[i])
-			log_err("webhook %s: queue full (%u deliveries held): request %s dropped",
-				wh->where[i], wh->queue_max, r->id);
+			log_err("webhook %s: queue full (%u deliveries held): %s dropped",
+				wh->where[i], wh->queue_max, label);
 	}
 	if (queued == 0) {
 		free(body);
@@ -417,6 +449,26 @@ void webhook_request_pending(struct webhook *wh, const struct storage_request *r
 		return;
 	}
 	curl_multi_wakeup(wh->multi);
+}
+
+void webhook_request_pending(struct webhook *wh, const struct storage_request *r)
+{
+	char label[STORAGE_ID_LEN + 16];
+
+	if (!wh || wh->nurls == 0)
+		return;
+	snprintf(label, sizeof label, "request %s", r->id);
+	enqueue(wh, label, webhook_payload(r));
+}
+
+void webhook_alert(struct webhook *wh, const struct storage_alert *a)
+{
+	char label[STORAGE_ID_LEN + 16];
+
+	if (!wh || wh->nurls == 0)
+		return;
+	snprintf(label, sizeof label, "alert %s", a->id);
+	enqueue(wh, label, webhook_alert_payload(a));
 }
 
 /* ---- the worker ---- */
@@ -442,7 +494,7 @@ static void finish(struct webhook *wh, struct delivery *d, CURLcode res, long st
 	char why[CURL_ERROR_SIZE + 32];
 
 	if (res == CURLE_OK && status >= 200 && status < 300) {
-		log_info("webhook %s: request %s delivered (try %u)", where, d->ev->id, d->tries);
+		log_info("webhook %s: %s delivered (try %u)", where, d->ev->id, d->tries);
 		delivery_free(wh, d);
 		return;
 	}
@@ -453,14 +505,14 @@ static void finish(struct webhook *wh, struct delivery *d, CURLcode res, long st
 	why[strcspn(why, "\r\n")] = '\0';
 	int again = res != CURLE_OK || status >= 500 || status == 408 || status == 429;
 	if (!again || d->tries >= wh->tries) {
-		log_err("webhook %s: request %s not delivered, giving up after try %u: %s", where,
+		log_err("webhook %s: %s not delivered, giving up after try %u: %s", where,
 			d->ev->id, d->tries, why);
 		delivery_free(wh, d);
 		return;
 	}
 	int64_t delay = backoff_ms(d->tries);
-	log_warn("webhook %s: request %s: try %u of %u failed (%s); next in %lld s", where,
-		 d->ev->id, d->tries, wh->tries, why, (long long)(delay / 1000));
+	log_warn("webhook %s: %s: try %u of %u failed (%s); next in %lld s", where, d->ev->id,
+		 d->tries, wh->tries, why, (long long)(delay / 1000));
 	d->due_ms = mono_ms() + delay;
 	pthread_mutex_lock(&wh->lock);
 	queue_append(wh, d);

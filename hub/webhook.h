@@ -55,6 +55,10 @@ int webhook_url_check(const char *url, int allow_http, char *err, size_t errlen)
  * NULL on out of memory. Pure. */
 char *webhook_payload(const struct storage_request *r);
 
+/* The JSON body announcing alert a ({"text", "event": "alert", "alert"}):
+ * malloc'd text (free()), or NULL on out of memory. Pure. */
+char *webhook_alert_payload(const struct storage_alert *a);
+
 /* Checks every URL and starts the worker. The options are copied. Call
  * curl_global_init() before. 0 or -1 with err. */
 int webhook_start(struct webhook **out, const struct webhook_options *o, char *err, size_t errlen);
@@ -62,6 +66,9 @@ int webhook_start(struct webhook **out, const struct webhook_options *o, char *e
 /* Queues the announcement of pending request r for every URL. Never
  * blocks on the network; thread-safe. wh may be NULL (no webhooks). */
 void webhook_request_pending(struct webhook *wh, const struct storage_request *r);
+
+/* Queues the announcement of alert a, as webhook_request_pending(). */
+void webhook_alert(struct webhook *wh, const struct storage_alert *a);
 
 /* Lets deliveries that are due finish for up to WEBHOOK_DRAIN_MS, drops
  * the rest (logged), stops the worker and frees wh. NULL is fine. */

@@ -44,7 +44,9 @@ static int audit_usage(void)
 {
 	fprintf(stderr, "usage: jitsuctl audit verify [--key K]... [DIR]\n"
 			"       jitsuctl audit show [--since T] [--user U] [--json] [DIR]\n"
-			"       jitsuctl audit setup [--force] [--interval SECS]\n");
+			"       jitsuctl audit setup [--force] [--interval SECS]\n"
+			"       jitsuctl audit lag | search [...]   the hub's copy (jitsuctl hub "
+			"--help)\n");
 	return JITSUCTL_EXIT_USAGE;
 }
 

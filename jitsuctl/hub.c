@@ -56,6 +56,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hub_impl.h"
 #include "hubfmt.h"
 #include "jitsu/breakglass.h"
 #include "jitsu/hubclient.h"
@@ -64,37 +65,7 @@
 #define HUB_CONF_PATH JITSU_SYSCONFDIR "/jitsu/jitsuctl.conf"
 #define HUB_CONF_MAX 8192
 #define HUB_TTL_MAX 604800 /* the hub's cap on an enrollment token's life */
-#define HUB_ID_LEN 16
-#define HUB_TEXT_MAX 1024 /* a note or a reason */
-
-enum hub_opt {
-	OPT_EXPIRES = 1 << 0,
-	OPT_PENDING = 1 << 1,
-	OPT_NOTE = 1 << 2,
-	OPT_WHY = 1 << 3,
-	OPT_ROLE = 1 << 4,
-	OPT_GROUP = 1 << 5,   /* policy.c */
-	OPT_MESSAGE = 1 << 6, /* policy.c */
-};
-
-/* The command line. */
-struct hub_opts {
-	const char *url, *fingerprint, *cacert, *config;
-	int json;
-	unsigned given; /* enum hub_opt */
-	long ttl;
-	const char *note, *why, *role;
-	const char *group, *message; /* policy.c */
-};
-
-/* One session with the hub. */
-struct hub_ctx {
-	struct hubclient c;
-	char url[512];
-	char cacert[PATH_MAX];
-	const struct hub_opts *o;
-	const char *arg2; /* a command's second argument (breakglass respond) */
-};
+#define HUB_TEXT_MAX 1024  /* a note or a reason */
 
 enum hub_arg { ARG_NONE, ARG_ID, ARG_NAME, ARG_HOST, ARG_HOST_CHALLENGE };
 
@@ -124,6 +95,12 @@ static int hub_usage(FILE *f)
 		"  policy push|history|show|diff|rollback --group G ...   central policy\n"
 		"  endpoint tag ID GROUP | endpoint untag ID              an endpoint's policy "
 		"group\n"
+		"  alerts [--since T] [--kind K] [--limit N]\n"
+		"                                   alerts raised at the hub, newest first\n"
+		"  audit lag                        each endpoint's shipped against its last seq\n"
+		"  audit search [--host H] [--user U] [--event E] [--since T] [--until T]\n"
+		"               [--limit N]         the hub's copy of the audit trails\n"
+		"  T: Unix seconds, YYYY-MM-DD[THH:MM[:SS]] (UTC), or 30m, 2h, 7d ago\n"
 		"environment: JITSU_HUB_URL, JITSU_HUB_TOKEN, JITSU_HUB_FINGERPRINT, "
 		"JITSU_HUB_CACERT\n");
 	return f == stdout ? JITSUCTL_EXIT_OK : JITSUCTL_EXIT_USAGE;
@@ -158,7 +135,33 @@ static int is_role(const char *s)
 	return !strcmp(s, "admin") || !strcmp(s, "approver") || !strcmp(s, "auditor");
 }
 
+int hub_is_token(const char *s)
+{
+	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_");
+	return n >= 1 && n <= 32 && !s[n];
+}
+
 /* ---- the command line ---- */
+
+static int option_set(struct hub_opts *o, unsigned bit, const char **dst, const char *arg)
+{
+	o->given |= bit;
+	*dst = arg;
+	return 0;
+}
+
+static int option_when(struct hub_opts *o, unsigned bit, long long *dst, const char *arg,
+		       const char *name)
+{
+	o->given |= bit;
+	if (hubfmt_when(arg, (long long)time(NULL), dst) == 0)
+		return 0;
+	fprintf(stderr,
+		"jitsuctl hub: %s: Unix seconds, YYYY-MM-DD[THH:MM[:SS]] (UTC), or a duration"
+		" ago (30m, 2h, 7d)\n",
+		name);
+	return -2; /* explained */
+}
 
 static int option(struct hub_opts *o, int c, const char *arg)
 {
@@ -189,6 +192,19 @@ static int option(struct hub_opts *o, int c, const char *arg)
 		o->given |= OPT_MESSAGE;
 		o->message = arg;
 		return 0;
+	case 'H': return option_set(o, OPT_HOST, &o->host, arg);
+	case 'U': return option_set(o, OPT_USER, &o->user, arg);
+	case 'E': return option_set(o, OPT_EVENT, &o->event, arg);
+	case 'K': return option_set(o, OPT_KIND, &o->kind, arg);
+	case 'S': return option_when(o, OPT_SINCE, &o->since, arg, "--since");
+	case 'T': return option_when(o, OPT_UNTIL, &o->until, arg, "--until");
+	case 'L':
+		o->given |= OPT_LIMIT;
+		if (hubfmt_duration(arg, &o->limit) == 0 &&
+		    strspn(arg, "0123456789") == strlen(arg) && o->limit <= 500)
+			return 0;
+		fprintf(stderr, "jitsuctl hub: --limit: a number from 1 to 500\n");
+		return -2;
 	case 'e':
 		o->given |= OPT_EXPIRES;
 		if (hubfmt_duration(arg, &o->ttl) == 0 && o->ttl <= HUB_TTL_MAX)
@@ -218,6 +234,13 @@ static int parse_options(int argc, char **argv, struct hub_opts *o)
 		{"role", required_argument, NULL, 'r'},
 		{"group", required_argument, NULL, 'g'},
 		{"message", required_argument, NULL, 'm'},
+		{"host", required_argument, NULL, 'H'},
+		{"user", required_argument, NULL, 'U'},
+		{"event", required_argument, NULL, 'E'},
+		{"kind", required_argument, NULL, 'K'},
+		{"since", required_argument, NULL, 'S'},
+		{"until", required_argument, NULL, 'T'},
+		{"limit", required_argument, NULL, 'L'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -278,6 +301,12 @@ static int check_cmd(const struct hub_cmd *c, const struct hub_opts *o, const ch
 		bad = "--why TEXT must be 1 to 1024 bytes";
 	else if (o->note && strlen(o->note) > HUB_TEXT_MAX)
 		bad = "--note TEXT must be at most 1024 bytes";
+	else if (o->host && !is_host(o->host))
+		bad = "--host must be a hostname";
+	else if (o->user && !is_name(o->user))
+		bad = "--user must be a user name: [A-Za-z0-9_][A-Za-z0-9_.-]{0,63}";
+	else if ((o->event && !hub_is_token(o->event)) || (o->kind && !hub_is_token(o->kind)))
+		bad = "--event and --kind are words of [a-z0-9_], at most 32";
 	if (bad)
 		fprintf(stderr, "jitsuctl hub: %s\n", bad);
 	return bad ? -1 : 0;
@@ -441,8 +470,8 @@ static int setup(struct hub_ctx *x, const struct hub_opts *o)
 }
 
 /* One call expecting status want; else prints why. 0 with *out, or -1. */
-static int hub_call(struct hub_ctx *x, const char *method, const char *path, json_t *body,
-		    long want, json_t **out)
+int hub_call(struct hub_ctx *x, const char *method, const char *path, json_t *body, long want,
+	     json_t **out)
 {
 	char err[512], shown[600];
 	long status = 0;
@@ -462,24 +491,24 @@ static int hub_call(struct hub_ctx *x, const char *method, const char *path, jso
 
 /* ---- output ---- */
 
-static const char *jstr(const json_t *o, const char *key)
+const char *jstr(const json_t *o, const char *key)
 {
 	return json_string_value(json_object_get(o, key));
 }
 
-static long long jint(const json_t *o, const char *key)
+long long jint(const json_t *o, const char *key)
 {
 	return (long long)json_integer_value(json_object_get(o, key));
 }
 
-static int malformed(void)
+int malformed(void)
 {
 	fprintf(stderr, "jitsuctl: the hub sent a malformed answer\n");
 	return JITSUCTL_EXIT_FAIL;
 }
 
 /* Prints a finished table (or says why not), frees it, gives the exit code. */
-static int table_done(struct hubfmt_table *t, int r)
+int table_done(struct hubfmt_table *t, int r)
 {
 	if (r == 0)
 		r = hubfmt_table_print(t, stdout);
@@ -490,7 +519,7 @@ static int table_done(struct hubfmt_table *t, int r)
 }
 
 /* The hub's object, compact ASCII JSON on one line. */
-static int print_json(const json_t *j)
+int print_json(const json_t *j)
 {
 	char *s = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
 	if (!s)
@@ -876,6 +905,11 @@ static const struct hub_cmd hub_cmds[] = {
 	{"mfa", "status", ARG_NAME, 0, 0, cmd_mfa_status},
 	{"mfa", "reset", ARG_NAME, 0, 0, cmd_mfa_reset},
 	{"breakglass", "respond", ARG_HOST_CHALLENGE, 0, 0, cmd_breakglass_respond},
+	{"alerts", NULL, ARG_NONE, OPT_SINCE | OPT_KIND | OPT_LIMIT, 0, hub_cmd_alerts},
+	{"audit", "lag", ARG_NONE, 0, 0, hub_cmd_audit_lag},
+	{"audit", "search", ARG_NONE,
+	 OPT_HOST | OPT_USER | OPT_EVENT | OPT_SINCE | OPT_UNTIL | OPT_LIMIT, 0,
+	 hub_cmd_audit_search},
 };
 
 int jitsuctl_hub_main(int argc, char **argv, const char *statedir)

@@ -39,6 +39,41 @@ int hubfmt_duration(const char *s, long *secs)
 	return 0;
 }
 
+int hubfmt_when(const char *s, long long now, long long *t)
+{
+	static const char *const forms[] = {"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S",
+					    "%Y-%m-%dT%H:%MZ",    "%Y-%m-%dT%H:%M",
+					    "%Y-%m-%dZ",          "%Y-%m-%d"};
+	size_t digits = strspn(s, "0123456789");
+	long secs;
+
+	if (digits > 0 && !s[digits]) {
+		if (digits > 12)
+			return -EINVAL;
+		*t = strtoll(s, NULL, 10);
+		return 0;
+	}
+	if (digits > 0 && s[digits] != '-') {
+		if (hubfmt_duration(s, &secs) != 0 || secs > now)
+			return -EINVAL;
+		*t = now - secs;
+		return 0;
+	}
+	for (size_t i = 0; digits == 4 && i < sizeof forms / sizeof forms[0]; i++) {
+		struct tm tm;
+		memset(&tm, 0, sizeof tm);
+		const char *end = strptime(s, forms[i], &tm);
+		if (end && !*end) {
+			time_t v = timegm(&tm);
+			if (v < 0)
+				return -EINVAL;
+			*t = (long long)v;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 /* The escaped form of one byte into buf (at most 5 bytes with NUL). */
 static size_t escape_byte(unsigned char c, char buf[5])
 {

@@ -27,6 +27,15 @@
 int hubfmt_duration(const char *s, long *secs);
 
 /*
+ * Parses a point in time T for searches, given now (Unix seconds): Unix
+ * seconds (digits only, "1700000000"), a UTC date and time
+ * "YYYY-MM-DD[THH:MM[:SS]][Z]", or a duration ago ("30m", "2h", "7d",
+ * "90s", as hubfmt_duration). Returns 0 with *t (Unix seconds, >= 0), or
+ * -EINVAL.
+ */
+int hubfmt_when(const char *s, long long now, long long *t);
+
+/*
  * Copies in (NULL reads as "-") into out, escaped as the MUST rule says,
  * cut to at most max characters; a cut string ends in "...". out must
  * hold max + 1 bytes; max >= 4. Returns the length written.

@@ -38,7 +38,8 @@ static int usage(FILE *f)
 		"hub commands (also as jitsuctl hub ...): token create, endpoints, endpoint "
 		"revoke,\n"
 		"  requests, approve, deny, admins add, mfa status|reset (central MFA),\n"
-		"  breakglass respond, policy, endpoint tag|untag\n"
+		"  breakglass respond, policy, endpoint tag|untag, alerts, audit lag,\n"
+		"  audit search\n"
 		"commands:\n",
 		JITSUCTL_STATEDIR);
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
@@ -49,7 +50,8 @@ static int usage(FILE *f)
 /* The hub's commands also stand at the top level, as in
  * `jitsuctl --hub URL approve ID`: they run as `jitsuctl hub ...`. */
 static const char *const hub_words[] = {"token",   "endpoints", "endpoint", "requests",
-					"approve", "deny",      "admins",   "breakglass", "policy"};
+					"approve", "deny",      "admins",   "breakglass",
+					"policy",  "alerts"};
 
 #define MAX_HUB_OPTS 8
 
@@ -109,8 +111,11 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return usage(stderr);
-	/* mfa goes to the hub when a hub is named (central MFA). */
-	if (is_hub_word(argv[optind]) || (nhub && !strcmp(argv[optind], "mfa")))
+	/* mfa goes to the hub when a hub is named (central MFA); `audit lag`
+	 * and `audit search` read the hub's copy of the trails. */
+	if (is_hub_word(argv[optind]) || (nhub && !strcmp(argv[optind], "mfa")) ||
+	    (!strcmp(argv[optind], "audit") && optind + 1 < argc &&
+	     (!strcmp(argv[optind + 1], "lag") || !strcmp(argv[optind + 1], "search"))))
 		return run_hub(argc - optind, argv + optind, hub_opts, nhub, statedir);
 	if (nhub) {
 		fprintf(stderr, "jitsuctl: --hub, --fingerprint, --cacert and --json go with hub "

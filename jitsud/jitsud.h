@@ -22,6 +22,7 @@ struct jitsud_config {
 	uint64_t audit_rotate;    /* rotate audit.log at this size; 0: the default */
 	unsigned audit_keep;      /* rotated audit files kept; 0: all */
 	unsigned policy_interval; /* seconds between hub policy fetches; 0: the default */
+	unsigned hub_heartbeat;   /* seconds between heartbeats to the hub; 0: default */
 };
 
 /* "local", "hub:<group>:<version>" or "none" (policysync.h). */

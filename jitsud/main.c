@@ -34,6 +34,7 @@
 #include "notify.h"
 #include "policydoc.h"
 #include "policysync.h"
+#include "ship.h"
 #include "trail.h"
 
 #define JITSUD_MAX_CONNECTIONS 1024
@@ -43,7 +44,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: jitsud [-f] [-c policy] [-S socket] [-d statedir]\n"
 		   "              [--audit-rotate SIZE] [--audit-keep N]\n"
-		   "              [--policy-interval SECONDS]\n"
+		   "              [--policy-interval SECONDS] [--hub-heartbeat SECONDS]\n"
 		   "       jitsud -t [-c policy]\n"
 		   "       jitsud [-d statedir] --enroll URL TOKEN [--fingerprint SHA256]\n"
 		   "              [--group GROUP]\n");
@@ -205,6 +206,7 @@ struct daemon_state {
 	int busy_r, busy_w; /* a spare writes its pid here when it takes a client */
 	int stopping;
 	struct policysync sync; /* the hub's policy, fetched in a child */
+	struct shipper ship; /* the audit shipper, on an enrolled endpoint */
 };
 
 static void replenish(struct daemon_state *d);
@@ -231,6 +233,7 @@ static void reload(struct daemon_state *d)
 			log_err("pipe: %s", strerror(errno));
 		replenish(d);
 	}
+	shipper_start(&d->ship, d->ctx.cfg); /* enrolled since the start? */
 	tzset();
 	notify_send("READY=1");
 }
@@ -259,7 +262,7 @@ static void handle_signals(struct daemon_state *d)
 			while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 				int f = policysync_reaped(&d->sync, pid, status);
 				fetched |= f == 2;
-				if (f)
+				if (f || shipper_reaped(&d->ship, pid))
 					continue;
 				forget_spare(d, pid);
 				if (d->children)
@@ -385,7 +388,7 @@ static int serve(struct daemon_state *d)
 				      {d->tick_fd, POLLIN, 0},
 				      {policysync_fd(&d->sync), POLLIN, 0}};
 		replenish(d);
-		if (poll(p, 4, -1) < 0) {
+		if (poll(p, 4, shipper_timeout_ms(&d->ship)) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_err("poll: %s", strerror(errno));
@@ -399,6 +402,7 @@ static int serve(struct daemon_state *d)
 			take_busy(d);
 		if (p[3].revents)
 			policysync_timer(&d->sync);
+		shipper_tick(&d->ship, d->ctx.cfg);
 	}
 	return 0;
 }
@@ -445,6 +449,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"audit-rotate", required_argument, NULL, 'R'},
 		{"audit-keep", required_argument, NULL, 'K'},
+		{"hub-heartbeat", required_argument, NULL, 'B'},
 		{"enroll", no_argument, NULL, 'E'},
 		{"fingerprint", required_argument, NULL, 'F'},
 		{"policy-interval", required_argument, NULL, 'P'},
@@ -475,6 +480,13 @@ int main(int argc, char **argv)
 			    cfg.policy_interval > POLICYSYNC_INTERVAL_MAX) {
 				fprintf(stderr, "jitsud: bad --policy-interval: 1 to %d seconds\n",
 					POLICYSYNC_INTERVAL_MAX);
+				return JITSUD_EXIT_CONFIG;
+			}
+			break;
+		case 'B':
+			if (parse_count(optarg, &cfg.hub_heartbeat) < 0 || cfg.hub_heartbeat < 1 ||
+			    cfg.hub_heartbeat > 3600) {
+				fprintf(stderr, "jitsud: bad --hub-heartbeat: 1 to 3600 seconds\n");
 				return JITSUD_EXIT_CONFIG;
 			}
 			break;
@@ -565,6 +577,7 @@ int main(int argc, char **argv)
 	tick(&d);
 	replenish(&d);
 	policysync_start(&d.sync);
+	shipper_start(&d.ship, &cfg);
 	notify_send("READY=1");
 	int r = serve(&d);
 
@@ -572,6 +585,7 @@ int main(int argc, char **argv)
 	 * are refused from here. */
 	notify_send("STOPPING=1");
 	policysync_stop(&d.sync);
+	shipper_stop(&d.ship);
 	new_generation(&d);
 	close(d.listen_fd);
 	unlink(cfg.socket_path);

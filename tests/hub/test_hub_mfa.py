@@ -167,6 +167,10 @@ def test_lockout_across_endpoints(fleet, hub):
     assert "mfa: lockout user=alice for 60 s" in hub.log_text()
     r = hub.call("GET", "/api/v1/mfa", auth=hub.admin())
     assert r.json["users"][0]["locked_secs"] > 0 and r.json["users"][0]["lockout_level"] == 1
+    # one alert, naming the endpoint the last failure came from
+    alerts = hub.call("GET", "/api/v1/alerts?kind=mfa_lockout", auth=hub.admin()).json["alerts"]
+    assert len(alerts) == 1 and "user alice locked out" in alerts[0]["detail"], alerts
+    assert alerts[0]["endpoint_id"] == fleet.a_id, alerts
 
 
 def test_recovery_code_once_fleet_wide(fleet):

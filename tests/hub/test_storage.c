@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alert.h"
+#include "jitsu/audit_record.h"
 #include "notify.h"
 #include "storage.h"
 #include "storage_breakglass.h"
@@ -51,6 +53,7 @@ static int setup(void **state)
 		assert_int_equal(storage_pg_driver.open(&conn, url, err, sizeof err), SDB_OK);
 		assert_int_equal(storage_pg_driver.exec(conn,
 							"DROP TABLE IF EXISTS breakglass_responses,"
+							" audit_records, audit_heads, alerts,"
 							" decisions, requests,"
 							" policy_versions, endpoint_policy_groups,"
 							" endpoints, enrollment_tokens, api_tokens,"
@@ -765,6 +768,180 @@ static void test_policy(void **state)
 	assert_string_equal(group, "ops");
 }
 
+/* ---- audit shipping ---- */
+
+/* A valid audit line for seq after prev, by event and user (no newline). */
+static char *audit_line(uint64_t seq, uint8_t prev[AUDIT_HASH_LEN], const char *event,
+			const char *user, int64_t time_s)
+{
+	char *l, when[28];
+	size_t len;
+	audit_record_time_format(time_s * 1000000, when);
+	json_t *o = json_pack("{s:i,s:I,s:s,s:s,s:s,s:s,s:s}", "v", 1, "seq", (json_int_t)seq,
+			      "time", when, "host", "db1.example.org", "machine_id", "", "event",
+			      event, "user", user);
+	assert_int_equal(audit_record_build(o, prev, &l, &len, prev), 0);
+	json_decref(o);
+	l[len - 1] = '\0';
+	return l;
+}
+
+static void ingest(struct storage *st, int64_t after, char **lines, size_t n, int64_t want_acked,
+		   const char *const *want_kinds, size_t nwant)
+{
+	struct storage_alert_list raised;
+	size_t lens[16];
+	int64_t acked = -1;
+	for (size_t i = 0; i < n; i++)
+		lens[i] = strlen(lines[i]);
+	assert_int_equal(storage_audit_ingest(st, "a000000000000001", after,
+					      (const char *const *)lines, lens, n, NOW, &acked,
+					      &raised, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(acked, want_acked);
+	assert_int_equal(raised.n, nwant);
+	for (size_t i = 0; i < nwant; i++)
+		assert_string_equal(raised.items[i].kind, want_kinds[i]);
+	storage_alert_list_free(&raised);
+}
+
+static size_t count_rows(struct storage *st, const char *event)
+{
+	struct storage_audit_query q = {.event = event, .limit = STORAGE_LIST_MAX};
+	struct storage_audit_rows rows;
+	assert_int_equal(storage_audit_search(st, &q, &rows, err, sizeof err), STORAGE_OK);
+	size_t n = rows.n;
+	storage_audit_rows_free(&rows);
+	return n;
+}
+
+static void test_audit_ingest(void **state)
+{
+	struct storage *st = *state;
+	uint8_t h[AUDIT_HASH_LEN] = {0}, fork[AUDIT_HASH_LEN];
+	char *l[12];
+	static const char *const none[] = {NULL};
+
+	enroll(st, "e000000000000001", "a000000000000001");
+	for (int i = 0; i < 6; i++)
+		l[i] = audit_line((uint64_t)i + 1, h, i == 4 ? "breakglass" : "request", "alice",
+				  NOW + i);
+	ingest(st, 0, l, 3, 3, none, 0);
+	/* Again, overlapping (an acknowledgement was lost): silently the same. */
+	static const char *const bg[] = {"breakglass_used"};
+	ingest(st, 1, l + 1, 5, 6, bg, 1);
+	assert_int_equal(count_rows(st, "request"), 5);
+	ingest(st, 0, l, 6, 6, none, 0);
+	assert_int_equal(count_rows(st, "request"), 5);
+	assert_int_equal(count_rows(st, "breakglass"), 1);
+	/* seq 8 after 6: a gap; then a tampered 9: a broken hash. */
+	l[6] = audit_line(7, h, "exit", "alice", NOW + 7);
+	l[7] = audit_line(8, h, "exit", "alice", NOW + 8);
+	l[8] = audit_line(9, h, "exit", "alice", NOW + 9);
+	strstr(l[8], "alice")[0] = 'm';
+	static const char *const gap[] = {"audit_gap", "audit_hash"};
+	ingest(st, 6, l + 7, 2, 9, gap, 2);
+	/* 10 still links to 9 as it claims: the chain goes on without alert. */
+	l[9] = audit_line(10, h, "exit", "alice", NOW + 10);
+	ingest(st, 9, l + 9, 1, 10, none, 0);
+	/* seq 7, which never arrived, now behind the head: a rewind. */
+	static const char *const rw[] = {"audit_rewind"};
+	ingest(st, 6, l + 6, 1, 7, rw, 1);
+	/* An unreadable line takes the place after the one before it. */
+	l[11] = strdup("not a record");
+	static const char *const tp[] = {"audit_tamper"};
+	ingest(st, 7, l + 11, 1, 8, tp, 1);
+	ingest(st, 7, l + 11, 1, 8, none, 0); /* sent again: the same line */
+	/* seq 2 with other bytes: a fork, stored beside the first. */
+	memset(fork, 7, sizeof fork);
+	l[10] = audit_line(2, fork, "request", "mallory", NOW + 2);
+	static const char *const fk[] = {"audit_fork"};
+	ingest(st, 1, l + 10, 1, 2, fk, 1);
+
+	struct storage_alert_list al;
+	assert_int_equal(storage_alert_list(st, 0, NULL, 100, &al, err, sizeof err), STORAGE_OK);
+	assert_int_equal(al.n, 6);
+	assert_string_equal(al.items[0].hostname, "host-0001");
+	storage_alert_list_free(&al);
+	assert_int_equal(storage_alert_list(st, 0, "audit_gap", 100, &al, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(al.n, 1);
+	assert_int_equal(al.items[0].seq, 8);
+	storage_alert_list_free(&al);
+
+	/* search: by user and time, oldest first */
+	struct storage_audit_query q = {
+		.user = "alice", .since = NOW + 2, .until = NOW + 4, .limit = 10};
+	struct storage_audit_rows rows;
+	assert_int_equal(storage_audit_search(st, &q, &rows, err, sizeof err), STORAGE_OK);
+	assert_int_equal(rows.n, 3);
+	assert_int_equal(rows.items[0].seq, 3);
+	assert_int_equal(rows.items[2].seq, 5);
+	assert_string_equal(rows.items[2].event, "breakglass");
+	assert_string_equal(rows.items[0].flag, "");
+	storage_audit_rows_free(&rows);
+
+	/* lag: the head, and the heartbeat's last local seq */
+	struct storage_audit_lag *lag;
+	size_t n;
+	assert_int_equal(storage_audit_known(st, "a000000000000001", 12, NOW, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(storage_audit_lag_list(st, &lag, &n, err, sizeof err), STORAGE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(lag[0].shipped_seq, 2); /* the head moved to the fork */
+	assert_int_equal(lag[0].known_seq, 12);
+	free(lag);
+	for (int i = 0; i < 12; i++)
+		free(l[i]);
+}
+
+static void test_silent(void **state)
+{
+	struct storage *st = *state;
+	struct storage_alert_list raised;
+
+	enroll(st, "e000000000000001", "a000000000000001");
+	enroll(st, "e000000000000002", "a000000000000002");
+	assert_int_equal(storage_endpoint_revoke(st, "a000000000000002", NOW, err, sizeof err),
+			 STORAGE_OK);
+	/* Not silent long enough yet. */
+	assert_int_equal(storage_silent_scan(st, NOW, NOW + 10, &raised, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(raised.n, 0);
+	/* Silent: one alert (not for the revoked one), once per silence. */
+	assert_int_equal(storage_silent_scan(st, NOW + 1, NOW + 10, &raised, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(raised.n, 1);
+	assert_string_equal(raised.items[0].kind, "endpoint_silent");
+	assert_string_equal(raised.items[0].endpoint_id, "a000000000000001");
+	storage_alert_list_free(&raised);
+	assert_int_equal(storage_silent_scan(st, NOW + 5, NOW + 20, &raised, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(raised.n, 0);
+	/* Seen again, then silent again: a new episode. */
+	assert_int_equal(
+		storage_endpoint_touch(st, "a000000000000001", NULL, NOW + 30, err, sizeof err),
+		STORAGE_OK);
+	assert_int_equal(storage_silent_scan(st, NOW + 31, NOW + 40, &raised, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(raised.n, 1);
+	storage_alert_list_free(&raised);
+	/* Another module's alert, stored, logged and announced in one call. */
+	assert_int_equal(alert_raise(st, NULL, "a000000000000001", "mfa_lockout", 0, "alice",
+				     NOW + 50, err, sizeof err),
+			 STORAGE_OK);
+	struct storage_alert_list l;
+	assert_int_equal(storage_alert_list(st, NOW + 50, NULL, 10, &l, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.items[0].kind, "mfa_lockout");
+	assert_string_equal(l.items[0].hostname, "host-0001");
+	assert_int_equal(l.items[0].seq, 0);
+	storage_alert_list_free(&l);
+	assert_int_equal(alert_raise(st, NULL, NULL, "Bad Kind", 0, "", NOW, err, sizeof err),
+			 STORAGE_E_INVALID);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -782,6 +959,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_mfa_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mfa_serialised, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_ingest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_silent, setup, teardown),
 	};
 
 	if (argc != 2 || (strcmp(argv[1], "sqlite") != 0 && strcmp(argv[1], "postgresql") != 0)) {

@@ -175,13 +175,47 @@ static void test_text_bounded(void **state)
 	json_decref(j);
 }
 
+static void test_alert_payload(void **state)
+{
+	struct storage_alert a = {.seq = 1234, .created_at = 1700000000};
+	snprintf(a.id, sizeof a.id, "5be0c3a1d2e4f607");
+	snprintf(a.endpoint_id, sizeof a.endpoint_id, "0a1b2c3d4e5f6071");
+	snprintf(a.hostname, sizeof a.hostname, "db1.example.org");
+	snprintf(a.kind, sizeof a.kind, "audit_hash");
+	snprintf(a.detail, sizeof a.detail, "<!channel> & `x`\n");
+	char *body = webhook_alert_payload(&a);
+	assert_non_null(body);
+	json_t *j = json_loads(body, 0, NULL);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "event")), "alert");
+	json_t *o = json_object_get(j, "alert");
+	assert_string_equal(json_string_value(json_object_get(o, "kind")), "audit_hash");
+	assert_string_equal(json_string_value(json_object_get(o, "endpoint_id")), a.endpoint_id);
+	assert_int_equal(json_integer_value(json_object_get(o, "seq")), 1234);
+	assert_string_equal(json_string_value(json_object_get(o, "detail")), a.detail);
+	const char *text = json_string_value(json_object_get(j, "text"));
+	assert_non_null(strstr(text, "*audit_hash* on *db1.example.org* at seq 1234"));
+	assert_non_null(strstr(text, "&lt;!channel&gt; &amp; 'x'?"));
+	assert_null(strchr(text, '<'));
+	json_decref(j);
+	free(body);
+	/* An alert naming no endpoint or seq has nulls. */
+	memset(a.endpoint_id, 0, sizeof a.endpoint_id);
+	a.seq = 0;
+	body = webhook_alert_payload(&a);
+	j = json_loads(body, 0, NULL);
+	assert_true(json_is_null(json_object_get(json_object_get(j, "alert"), "endpoint_id")));
+	assert_true(json_is_null(json_object_get(json_object_get(j, "alert"), "seq")));
+	json_decref(j);
+	free(body);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_url_policy),
-		cmocka_unit_test(test_payload_fields),
-		cmocka_unit_test(test_text_escaped),
-		cmocka_unit_test(test_text_bounded),
+		cmocka_unit_test(test_url_policy),    cmocka_unit_test(test_payload_fields),
+		cmocka_unit_test(test_text_escaped),  cmocka_unit_test(test_text_bounded),
+		cmocka_unit_test(test_alert_payload),
 	};
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	int rc = cmocka_run_group_tests_name("webhook", tests, NULL, NULL);

@@ -124,6 +124,7 @@ def glass(hub, ctl, users, daemon_factory):
     g = Glass(hub, ctl, d, users, r.stdout)
     conf = g.conf()
     assert re.fullmatch(r"[0-9a-f]{64}", conf["breakglass_key"]), conf
+    g.hub_url = conf["url"]
     conf["url"] = CLOSED
     g.write_conf(conf)
     d.start()
@@ -429,6 +430,31 @@ def test_hub_mfa_is_replaced(glass):
               if r["event"] in ("mfa_ok", "mfa_fail", "breakglass", "start")]
     assert events[-2:] == ["breakglass", "start"], events
     assert "mfa_ok" not in events
+
+
+def test_alert_at_hub_when_endpoint_reconnects(glass):
+    """Break-glass use raises breakglass_used at the hub once the endpoint
+    reaches it again and its audit trail arrives (store and forward)."""
+    c = glass.client("--break-glass", "-r", "outage", "/usr/bin/id", "-u")
+    c.answer(glass.respond(c.challenge()))
+    rc, out, err = c.finish()
+    assert (rc, out) == (0, b"0\n"), err
+    seq = glass.records()[-1]["seq"]
+    assert glass.ctl.json("alerts", "--kind", "breakglass_used")["alerts"] == []
+    # the link comes back
+    glass.daemon.stop()
+    conf = glass.conf()
+    conf["url"] = glass.hub_url
+    glass.write_conf(conf)
+    glass.daemon.start()
+    deadline = time.monotonic() + 30
+    while True:
+        alerts = glass.ctl.json("alerts", "--kind", "breakglass_used")["alerts"]
+        if alerts or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert len(alerts) == 1, alerts
+    assert (alerts[0]["endpoint_id"], alerts[0]["seq"]) == (glass.endpoint_id, seq), alerts
 
 
 def seed_store(glass, text, mode=0o600):

@@ -62,6 +62,37 @@ static void test_duration_bad(void **state)
 	}
 }
 
+static void test_when(void **state)
+{
+	long long t = -1;
+	const long long now = 1800000000;
+
+	assert_int_equal(hubfmt_when("1700000000", now, &t), 0);
+	assert_int_equal(t, 1700000000);
+	assert_int_equal(hubfmt_when("30m", now, &t), 0);
+	assert_int_equal(t, now - 1800);
+	assert_int_equal(hubfmt_when("7d", now, &t), 0);
+	assert_int_equal(t, now - 7 * 86400);
+	assert_int_equal(hubfmt_when("2023-11-14", now, &t), 0);
+	assert_int_equal(t, 1699920000);
+	assert_int_equal(hubfmt_when("2023-11-14T22:13", now, &t), 0);
+	assert_int_equal(t, 1699920000 + 22 * 3600 + 13 * 60);
+	assert_int_equal(hubfmt_when("2023-11-14T22:13:20Z", now, &t), 0);
+	assert_int_equal(t, 1700000000);
+	static const char *const bad[] = {"",
+					  "-5",
+					  "yesterday",
+					  "2h ago",
+					  "1.5h",
+					  "2023-13-01",
+					  "2023-11-14 22:13",
+					  "1234567890123",
+					  "0x10",
+					  "2023-11-14T25:00"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_int_equal(hubfmt_when(bad[i], now, &t), -EINVAL);
+}
+
 static void test_escape(void **state)
 {
 	char out[65];
@@ -251,6 +282,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_duration_ok),
 		cmocka_unit_test(test_duration_bad),
+		cmocka_unit_test(test_when),
 		cmocka_unit_test(test_escape),
 		cmocka_unit_test(test_escape_cut),
 		cmocka_unit_test(test_escape_cut_small),

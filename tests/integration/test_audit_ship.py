@@ -1,0 +1,350 @@
+"""Audit shipping end to end: a real jitsud enrolled in a real jitsu-hub
+(SQLite, and again on PostgreSQL), real users elevating, the hub stopped,
+restarted, and jitsud killed in the middle of shipping.
+
+What the hub holds is counted in its database directly (one row per seq,
+no flags); what people see goes through `jitsuctl alerts`, `audit lag`
+and `audit search`. Synchronisation: the hub's "listening:" line, jitsud's
+READY=1, and deadline polls of `jitsuctl audit lag` and `jitsuctl alerts`.
+"""
+import json
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+
+import pytest
+
+from conftest import JITSUCTL, jitsu, run_as, uname
+from hubflow_hub import Ctl, FlowHub, audit_records, enroll, pgcluster
+
+POLICY = """
+permit {alice} cmd /usr/bin/true
+permit {alice} cmd /usr/bin/id
+"""
+HOST = socket.gethostname()
+HEARTBEAT = ("--hub-heartbeat", "1")
+SHIP_TIMEOUT = 180
+PSQL = "/usr/lib/postgresql/15/bin/psql"
+
+
+@pytest.fixture(scope="module")
+def pg_cluster():
+    if not pgcluster.available():
+        pytest.skip("PostgreSQL server binaries are not installed")
+    cluster = pgcluster.Cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def hub(request, workdir):
+    db = None
+    if request.param == "postgresql":
+        db = request.getfixturevalue("pg_cluster").create_db()
+    h = FlowHub(os.path.join(workdir, "hub"), db).start()
+    try:
+        yield h
+    finally:
+        h.stop()
+
+
+@pytest.fixture
+def ctl(hub, workdir):
+    return Ctl(hub, workdir)
+
+
+class Ship:
+    """An enrolled jitsud that heartbeats every second."""
+
+    def __init__(self, hub, ctl, daemon, users, out):
+        self.hub, self.ctl, self.daemon, self.users = hub, ctl, daemon, users
+        self.eid = re.search(r"enrolled: endpoint ([0-9a-f]{16})", out).group(1)
+
+    def local_last_seq(self):
+        """The seq of the last line of audit.log (read raw: a tampered line
+        elsewhere does not matter here)."""
+        with open(os.path.join(self.daemon.state, "audit", "audit.log"), "rb") as f:
+            lines = f.read().splitlines()
+        return json.loads(lines[-1])["seq"]
+
+    def lag(self):
+        (e,) = [e for e in self.ctl.json("audit", "lag")["endpoints"] if e["endpoint_id"] == self.eid]
+        return e
+
+    def wait_shipped(self, timeout=SHIP_TIMEOUT):
+        """Until the hub's head is the local trail's last record."""
+        deadline = time.monotonic() + timeout
+        while True:
+            want = self.local_last_seq()
+            e = self.lag()
+            if e["shipped_seq"] == want:
+                return e
+            assert time.monotonic() < deadline, (
+                "not shipped: hub at %s, local at %s\n%s" % (e, want, self.daemon.read_log()[-3000:]))
+            time.sleep(0.1)
+
+    def elevate(self, n):
+        """n elevations of `jitsu true` as alice, in one quick shell loop."""
+        script = 'i=0; while [ $i -lt %d ]; do "$0" true || exit 1; i=$((i+1)); done' % n
+        r = run_as(self.users["alice"], ["/bin/sh", "-c", script, jitsu_path()],
+                   daemon=self.daemon, timeout=600)
+        assert r.returncode == 0, r.stderr
+
+    def alerts(self, kind=None):
+        args = ["alerts"] + (["--kind", kind] if kind else [])
+        return self.ctl.json(*args)["alerts"]
+
+
+def jitsu_path():
+    from conftest import JITSU
+    return JITSU
+
+
+@pytest.fixture
+def ship(hub, ctl, users, daemon_factory):
+    d = daemon_factory(POLICY, start=False)
+    r = enroll(hub, d.state, ctl.enrollment_token())
+    assert r.returncode == 0, r.stderr
+    d.start(HEARTBEAT)
+    return Ship(hub, ctl, d, users, r.stdout)
+
+
+def hub_rows(hub, eid):
+    """(seq, event, flag) of every row the hub stored for eid."""
+    sql = ("SELECT seq, event, COALESCE(flag, '') FROM audit_records"
+           " WHERE endpoint_id = '%s' ORDER BY seq" % eid)
+    if hub.db is None:
+        con = sqlite3.connect(os.path.join(hub.dir, "hub.db"))
+        try:
+            return [tuple(r) for r in con.execute(sql)]
+        finally:
+            con.close()
+    out = subprocess.run([PSQL, "-X", "-At", "-F", "|", "-d", hub.db, "-c", sql], check=True,
+                         capture_output=True, text=True).stdout
+    return [(int(s), e, f) for s, e, f in (line.split("|") for line in out.splitlines())]
+
+
+def check_exactly_once(s, upto):
+    rows = hub_rows(s.hub, s.eid)
+    seqs = [r[0] for r in rows]
+    assert seqs == list(range(1, upto + 1)), "missing or repeated seqs at the hub"
+    assert [r for r in rows if r[2]] == [], "flagged rows"
+    return rows
+
+
+def shipper_pid(daemon):
+    """The shipper: jitsud's child named jitsud-ship."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        if comm == "jitsud-ship" and ppid == daemon.proc.pid:
+            return int(pid)
+    return None
+
+
+# ---- store and forward ----
+
+def test_500_elevations_while_the_hub_is_down(ship):
+    # Small files, so that the backlog spans rotated files.
+    ship.daemon.stop()
+    ship.daemon.start(HEARTBEAT + ("--audit-rotate", "64k"))
+    ship.wait_shipped()
+    assert ship.hub.stop() == 0
+    ship.elevate(500)
+    last = ship.local_last_seq()
+    rotated = [f for f in os.listdir(os.path.join(ship.daemon.state, "audit"))
+               if re.fullmatch(r"audit-\d{20}\.log", f)]
+    assert len(rotated) >= 5, rotated
+    ship.hub.start()
+    ship.wait_shipped()
+    rows = check_exactly_once(ship, last)
+    for event in ("request", "decision", "start", "exit"):
+        assert sum(1 for r in rows if r[1] == event) == 500, event
+    assert sum(1 for r in rows if r[1] == "rotate") == len(rotated)
+    assert ship.alerts() == []
+    e = ship.lag()
+    assert e["known_seq"] is not None and e["known_seq"] <= last
+
+
+def test_kill_9_during_shipping(ship):
+    ship.wait_shipped()
+    assert ship.hub.stop() == 0
+    ship.elevate(300)
+    shipper = shipper_pid(ship.daemon)
+    assert shipper, "no shipper process"
+    ship.hub.start()
+    deadline = time.monotonic() + SHIP_TIMEOUT
+    first = ship.lag()["shipped_seq"]
+    while ship.lag()["shipped_seq"] == first:  # the first batch of the backlog landed
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    os.kill(ship.daemon.proc.pid, signal.SIGKILL)
+    os.kill(shipper, signal.SIGKILL)
+    ship.daemon.proc.wait()
+    ship.daemon.stop()
+    ship.daemon.start(HEARTBEAT)
+    ship.elevate(5)
+    ship.wait_shipped()
+    check_exactly_once(ship, ship.local_last_seq())
+    assert ship.alerts() == []
+
+
+def test_shipper_restarted_and_stopped(ship):
+    ship.wait_shipped()
+    first = shipper_pid(ship.daemon)
+    assert first
+    os.kill(first, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while shipper_pid(ship.daemon) in (None, first):
+        assert time.monotonic() < deadline, ship.daemon.read_log()[-2000:]
+        time.sleep(0.05)
+    ship.elevate(2)
+    ship.wait_shipped()  # the new one ships
+    assert "the shipper ended; restarting" in ship.daemon.read_log()
+    second = shipper_pid(ship.daemon)
+    ship.daemon.stop()
+    assert ship.daemon.proc.returncode == 0
+    assert not os.path.exists("/proc/%d" % second), "the shipper outlived jitsud"
+
+
+def test_tampered_record_raises_an_alert(ship):
+    ship.wait_shipped()
+    assert ship.hub.stop() == 0
+    ship.elevate(3)
+    recs = audit_records(ship.daemon.state)
+    target = [r for r in recs if r["event"] == "exit"][-2]  # more records follow it
+    path = os.path.join(ship.daemon.state, "audit", "audit.log")
+    with open(path, "rb") as f:
+        data = f.read()
+    key = b'"seq":%d,' % target["seq"]
+    at = data.index(key)
+    start = data.rindex(b"\n", 0, at) + 1
+    end = data.index(b"\n", at)
+    line = data[start:end]
+    bad = line.replace(b'"status":0', b'"status":1', 1)
+    assert bad != line and len(bad) == len(line)
+    with open(path, "r+b") as f:  # as root, in place
+        f.seek(start)
+        f.write(bad)
+    ship.hub.start()
+    deadline = time.monotonic() + SHIP_TIMEOUT
+    while not ship.alerts("audit_hash"):
+        assert time.monotonic() < deadline, ship.daemon.read_log()[-2000:]
+        time.sleep(0.1)
+    ship.elevate(1)
+    ship.wait_shipped()  # one bad record does not stop shipping
+    (a,) = ship.alerts()
+    assert (a["kind"], a["endpoint_id"], a["seq"], a["hostname"]) == (
+        "audit_hash", ship.eid, target["seq"], HOST)
+    rows = hub_rows(ship.hub, ship.eid)
+    assert [r[0] for r in rows if r[2]] == [target["seq"]]
+    assert [r[0] for r in rows] == list(range(1, ship.local_last_seq() + 1))
+    table = ship.ctl.ok("alerts").stdout.splitlines()
+    assert table[0].split() == ["TIME", "KIND", "HOST", "SEQ", "DETAIL"]
+    assert "audit_hash" in table[1] and HOST in table[1] and str(target["seq"]) in table[1]
+    # The hub's log says it too.
+    assert re.search(r"alert [0-9a-f]{16}: audit_hash endpoint %s .* seq %d" % (
+        ship.eid, target["seq"]), ship.hub.log_text())
+
+
+# ---- silent endpoints ----
+
+def test_silent_endpoint_alert_once_per_silence(hub, ctl, users, daemon_factory):
+    assert hub.stop() == 0
+    hub.start("--silent-after", "2")
+    d = daemon_factory(POLICY, start=False)
+    r = enroll(hub, d.state, ctl.enrollment_token())
+    assert r.returncode == 0, r.stderr
+    eid = re.search(r"enrolled: endpoint ([0-9a-f]{16})", r.stdout).group(1)
+
+    def silent():
+        return [a for a in ctl.json("alerts", "--kind", "endpoint_silent")["alerts"]
+                if a["endpoint_id"] == eid]
+
+    deadline = time.monotonic() + 30
+    while not silent():
+        assert time.monotonic() < deadline, hub.log_text()
+        time.sleep(0.1)
+    first = silent()[0]
+    assert first["hostname"] == HOST and first["seq"] is None
+    # Back (heartbeats every second), then silent again: a second episode.
+    d.start(HEARTBEAT)
+    deadline = time.monotonic() + 30
+    while not [e for e in ctl.json("endpoints")["endpoints"]
+               if e["id"] == eid and e["last_seen"] > first["created_at"]]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    d.stop()
+    stopped = time.time()
+    deadline = time.monotonic() + 30
+    while len(silent()) < 2:
+        assert time.monotonic() < deadline, hub.log_text()
+        time.sleep(0.1)
+    alerts = silent()
+    assert len(alerts) == 2 and alerts[0]["created_at"] >= int(stopped)
+    assert alerts[1]["created_at"] == first["created_at"]
+
+
+# ---- what people see ----
+
+def test_search_and_lag_output(ship):
+    ship.elevate(3)
+    run = jitsu(ship.users["alice"], ["id", "-un"], ship.daemon)
+    assert run.returncode == 0
+    e = ship.wait_shipped()
+    last = ship.local_last_seq()
+    ctl = ship.ctl
+
+    # lag: plain and JSON, through the top-level `jitsuctl audit lag` too
+    assert (e["shipped_seq"], e["hostname"], e["revoked_at"]) == (last, HOST, None)
+    table = subprocess.run([JITSUCTL, "audit", "lag", "--config", ctl.conf], env=ctl.env(),
+                           capture_output=True, text=True, timeout=30)
+    assert table.returncode == 0, table.stderr
+    head, row = table.stdout.splitlines()
+    assert head.split() == ["ID", "HOSTNAME", "SHIPPED", "LOCAL", "BEHIND", "LAST", "SEEN"]
+    assert row.split()[:3] == [ship.eid, HOST, str(last)]
+
+    alice = uname("alice")
+    r = ctl.ok("audit", "search", "--user", alice, "--since", "1h", "--json")
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(rows) == 4 * 4  # request, decision, start, exit of 4 elevations
+    assert all(x["user"] == alice and x["host"] == HOST and x["endpoint_id"] == ship.eid
+               for x in rows)
+    assert [x["seq"] for x in rows] == sorted(x["seq"] for x in rows)
+    for x in rows:
+        assert json.loads(x["record"])["seq"] == x["seq"] and x["flag"] is None
+    # Readable lines: host, then the record as `jitsuctl audit show` prints it.
+    plain = ctl.ok("audit", "search", "--user", alice, "--event", "start",
+                   "--since", "2020-01-01").stdout.splitlines()
+    assert len(plain) == 4
+    assert all(line.startswith(HOST + " ") and " start " in line and "#" in line
+               for line in plain)
+    assert "/usr/bin/id" in plain[-1]
+    two = ctl.ok("audit", "search", "--event", "exit", "--limit", "2").stdout.splitlines()
+    assert len(two) == 2
+    assert ctl.ok("audit", "search", "--host", "no-such-host").stdout == ""
+    assert ctl.ok("audit", "search", "--until", "1000000000").stdout == ""
+    r = ctl.run("audit", "search", "--since", "yesterday")
+    assert r.returncode == 2 and "--since" in r.stderr
+    r = ctl.run("audit", "search", "--user", "bad name")
+    assert r.returncode == 2
+
+    # An auditor may read; an approver may not.
+    auditor = ctl.add_user(uname("bob"), "auditor")
+    assert ctl.json("audit", "lag", token=auditor)["endpoints"]
+    approver = ctl.add_user("appr" + uname("bob")[-4:], "approver")
+    r = ctl.run("alerts", token=approver)
+    assert r.returncode == 1 and "forbidden" in r.stderr
