@@ -31,7 +31,7 @@ users = _it.users
 workdir = _it.workdir
 daemon_factory = _it.daemon_factory
 Daemon = _it.Daemon
-JITSU, JITSUD, JITSUCTL, BUILD = _it.JITSU, _it.JITSUD, _it.JITSUCTL, _it.BUILD
+JITSU, JITSUD, JITSUCTL, BUILD, TOP = _it.JITSU, _it.JITSUD, _it.JITSUCTL, _it.BUILD, _it.TOP
 jitsu, run_as, user_ids, policy_text = _it.jitsu, _it.run_as, _it.user_ids, _it.policy_text
 
 import rawproto as rp  # noqa: E402  (needs the path above)
