@@ -226,12 +226,7 @@ print("results:" + ",".join(res), flush=True)
 
 @pytest.fixture
 def tty_client(users):
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                    "integration"))
-    try:
-        from test_tty import TtyClient
-    finally:
-        sys.path.pop(0)
+    from ptyhelp import TtyClient
     made = []
 
     def start(daemon, args):

@@ -179,6 +179,18 @@ def daemon_factory(users, workdir):
         d.stop()
 
 
+def poll_until(cond, timeout, what, step=0.02):
+    """Polls cond() until it returns a true value or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+        time.sleep(step)
+
+
 def user_ids(name):
     pw = pwd.getpwnam(name)
     extra = [g.gr_gid for g in grp.getgrall() if name in g.gr_mem]
