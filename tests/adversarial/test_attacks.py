@@ -8,10 +8,13 @@ and world-writable binaries, world-writable/unsafe policy at *start*
 (test_core), a mount namespace renaming a binary (test_core), odd argv bytes
 in the audit log (test_audit.test_argv_round_trip).
 
-Clock changes during a session are not tested: a time namespace
-(unshare -T) offsets only CLOCK_MONOTONIC/CLOCK_BOOTTIME, never
-CLOCK_REALTIME, so the wall clock jitsud uses for `hours`/`days` could only
-be moved system-wide, which is not safe on a shared test host.
+More in this directory: test_inputs.py (argc 0 with a pkexec-style
+environment, -u#-1 and other target spellings, every cap at once, hostile
+environment variables on the socket, PATH hijacks, lying descriptors),
+test_faults.py (the client killed at each step, a full audit file
+system), test_hostile_hub.py (a slow or truncating hub, the client killed
+mid-approval), test_clock.py (the wall clock stepping during a session),
+test_dos.py.
 """
 import errno
 import hashlib
