@@ -66,6 +66,18 @@ def _exe_name(pid, comm):
         return comm
 
 
+def seccomp_mode(pid):
+    """The Seccomp: field of /proc/PID/status (0 none, 2 filter)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("Seccomp:"):
+                    return line.split()[1]
+    except OSError:
+        pass
+    return None
+
+
 def assert_no_helpers(daemon):
     left = {p: c for p, c in descendants(daemon.proc.pid).items() if c != "jitsud"}
     assert left == {}, left
@@ -217,8 +229,10 @@ def test_client_killed_while_waiting_for_approval(flow):
     c = flow.client("id", "-u")
     rid = c.request_id()
     # the long-poll's helper starts right after the status line
-    poll_until(lambda: [p for p, n in descendants(flow.daemon.proc.pid).items()
-                        if n == "jitsu-hubcall"], 10, "the long-poll's jitsu-hubcall")
+    helpers = poll_until(lambda: [p for p, n in descendants(flow.daemon.proc.pid).items()
+                                  if n == "jitsu-hubcall"], 10, "the long-poll's jitsu-hubcall")
+    # ... and waits for the hub under its seccomp filter (hubcall_sandbox.h)
+    assert poll_until(lambda: seccomp_mode(helpers[0]) == "2", 10, "the helper's filter")
     os.killpg(c.p.pid, signal.SIGKILL)
     c.p.wait(10)
     q = flow.ctl.wait_state(rid, "cancelled")
