@@ -26,16 +26,26 @@ docs/threat-model.md.
 """
 import os
 import signal
+import subprocess
 import time
 
 import pytest
 
-from conftest import assert_verify_ok, audit_records, jitsu, one_line_error, poll_until
+from conftest import (JITSUD, assert_verify_ok, audit_records, jitsu, one_line_error,
+                      poll_until)
 from test_faults import kill_client, read_until, spawn
 
 LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 WAIT = "echo ready; while [ ! -e %s ]; do sleep 0.05; done; exit 0"
 STEP = 12 * 3600
+
+
+def asan_runtime():
+    """[libasan's path] when jitsud is a sanitizer build: ASan insists on
+    coming first in the preload list."""
+    out = subprocess.run(["ldd", JITSUD], capture_output=True, text=True).stdout
+    return [l.split("=>")[1].split()[0] for l in out.splitlines()
+            if "libasan.so" in l and "=>" in l]
 
 
 class Clock:
@@ -44,8 +54,9 @@ class Clock:
     def __init__(self, workdir):
         self.path = os.path.join(workdir, "faketime")
         self.set(0)
-        self.env = {"LD_PRELOAD": LIBFAKETIME, "FAKETIME_TIMESTAMP_FILE": self.path,
-                    "FAKETIME_NO_CACHE": "1", "DONT_FAKE_MONOTONIC": "1"}
+        self.env = {"LD_PRELOAD": " ".join(asan_runtime() + [LIBFAKETIME]),
+                    "FAKETIME_TIMESTAMP_FILE": self.path, "FAKETIME_NO_CACHE": "1",
+                    "DONT_FAKE_MONOTONIC": "1"}
 
     def set(self, seconds):
         tmp = self.path + ".new"
