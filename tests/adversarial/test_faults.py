@@ -13,6 +13,7 @@ The client killed while waiting for approval is in test_hostile_hub.py.
 """
 import errno
 import os
+import re
 import select
 import signal
 import subprocess
@@ -36,10 +37,12 @@ def spawn(user, args, daemon):
 
 
 def read_until(f, needle, timeout=15):
-    """Reads the pipe f (raw) until needle appears; returns what was read."""
+    """Reads the pipe f (raw) until needle (bytes, or a compiled bytes
+    regex) appears; returns what was read."""
     deadline = time.monotonic() + timeout
     got = b""
-    while needle not in got:
+    found = needle.search if hasattr(needle, "search") else lambda g: needle in g
+    while not found(got):
         left = deadline - time.monotonic()
         assert left > 0, "no %r within %ss: %r" % (needle, timeout, got)
         r, _, _ = select.select([f], [], [], left)
@@ -93,6 +96,34 @@ def test_client_killed_at_the_mfa_prompt(users, daemon_factory):
     p = spawn(users["alice"], ["id", "-u"], d)
     out, err = p.communicate(totp(secret, fresh_step() + 30).encode() + b"\n", timeout=30)
     assert (p.returncode, out) == (0, b"0\n"), err
+    assert_safe_after(users, d)
+
+
+def test_client_killed_mid_enrollment(users, daemon_factory):
+    """The client is killed after jitsud showed a new TOTP secret and before
+    the user confirmed it (a shoulder-surfer saw the QR code, or the
+    session was hijacked). The half-done enrollment must not become a
+    factor: MFA rules still say "not enrolled", the shown secret's codes
+    open nothing, and a new enrollment gets a different secret; the daemon
+    serves on."""
+    from test_mfa import enroll, fresh_step, totp
+    d = daemon_factory("permit mfa {alice} cmd /usr/bin/id\npermit {alice} cmd /usr/bin/true\n")
+    p = spawn(users["alice"], ["--enroll-mfa"], d)
+    rx = re.compile(rb"by hand: ([A-Z2-7]+)\n")
+    leaked = rx.search(read_until(p.stdout, rx)).group(1).decode()
+    kill_client(p)
+    wait_no_sessions(d)
+    p = spawn(users["alice"], ["id", "-u"], d)
+    out, err = p.communicate(totp(leaked, fresh_step()).encode() + b"\n", timeout=30)
+    assert (p.returncode, out) == (1, b""), (out, err)
+    assert b"has not enrolled" in err and b"MFA code for" not in err, err
+    secret, _, _ = enroll(users["alice"], d)
+    assert secret != leaked
+    p = spawn(users["alice"], ["id", "-u"], d)
+    out, err = p.communicate(totp(leaked, fresh_step() + 30).encode() + b"\n", timeout=30)
+    assert (p.returncode, out) == (1, b""), (out, err)
+    assert not [x for x in audit_records(d) if x["event"] == "start"
+                and x["binary"] == "/usr/bin/id"]
     assert_safe_after(users, d)
 
 
@@ -206,3 +237,32 @@ def test_audit_file_system_full(users, small_state, workdir):
     starts = [x for x in audit_records(d) if x["event"] == "start"]
     assert len(starts) == i + 1, (i, starts)  # each run before, and the one after
     assert_verify_ok(d)
+
+
+def test_client_killed_while_suspended(users, daemon_factory, workdir):
+    """Ctrl-Z, then the terminal's owner is killed (a closed window with a
+    stopped root job, the classic "stopped jobs outlive the session"
+    orphan). The stopped command must not linger stopped and unrecorded:
+    jitsud hangs it up and continues it (SIGHUP, SIGCONT), its exit is
+    recorded, and nothing of the session is left."""
+    from ptyhelp import TtyClient
+    d = daemon_factory("permit {alice} as root\n")
+    c = TtyClient(users["alice"], ["sh", "-c", "echo ready; read x; echo got:$x"], d)
+    try:
+        c.expect(rb"ready")
+        c.send(b"\x1a")
+        c.wait_stopped(timeout=5)
+        (start,) = [x for x in audit_records(d) if x["event"] == "start"]
+        os.kill(c.pid, signal.SIGKILL)
+        os.waitpid(c.pid, 0)
+        c.status = -1
+        exits = poll_until(lambda: [x for x in audit_records(d) if x["event"] == "exit"], 15,
+                           "the exit record")
+        assert [x["pid"] for x in exits] == [start["pid"]]
+        assert exits[0].get("signal") == signal.SIGHUP, exits
+        poll_until(lambda: not alive(start["pid"]), 10, "the command to be gone")
+        poll_until(lambda: c.mode() == c.orig_mode, 10, "the terminal mode restored")
+    finally:
+        c.close()
+    wait_no_sessions(d)
+    assert_safe_after(users, d)
