@@ -30,114 +30,39 @@ int __lsan_is_turned_off(void)
 }
 #endif
 
-/* Allowed with any arguments. Names, not numbers: one missing on this
- * architecture (open, poll, ...) is skipped. */
+/* Allowed with any arguments, one line per group. Names, not numbers: one
+ * missing on this architecture (open, poll, ...) is skipped. */
+// clang-format off
 static const char *const allowed[] = {
 	/* files: NSS, resolv.conf, hosts, OpenSSL's configuration, CA files */
-	"read",
-	"write",
-	"readv",
-	"writev",
-	"pread64",
-	"lseek",
-	"close",
-	"open",
-	"openat",
-	"stat",
-	"fstat",
-	"lstat",
-	"newfstatat",
-	"statx",
-	"statfs",
-	"fstatfs",
-	"access",
-	"faccessat",
-	"faccessat2",
-	"readlink",
-	"readlinkat",
-	"getdents64",
-	"fcntl",
-	"dup",
-	"dup2",
-	"dup3",
-	"pipe",
-	"pipe2",
-	"eventfd2",
-	"fadvise64",
+	"read", "write", "readv", "writev", "pread64", "lseek", "close", "open", "openat",
+	"stat", "fstat", "lstat", "newfstatat", "statx", "statfs", "fstatfs", "access",
+	"faccessat", "faccessat2", "readlink", "readlinkat", "getdents64", "getcwd", "fcntl",
+	"dup", "dup2", "dup3", "pipe", "pipe2", "eventfd2", "fadvise64",
 	/* memory, including dlopen of NSS modules */
-	"brk",
-	"mmap",
-	"munmap",
-	"mprotect",
-	"mremap",
-	"madvise",
+	"brk", "mmap", "munmap", "mprotect", "mremap", "madvise",
 	/* threads and synchronisation (libcurl's resolver thread) */
-	"futex",
-	"set_robust_list",
-	"get_robust_list",
-	"set_tid_address",
-	"rseq",
-	"sched_yield",
-	"sched_getaffinity",
-	"exit",
-	"exit_group",
+	"futex", "set_robust_list", "get_robust_list", "set_tid_address", "rseq",
+	"sched_yield", "sched_getaffinity", "exit", "exit_group",
 	/* signals, to itself */
-	"rt_sigaction",
-	"rt_sigprocmask",
-	"rt_sigreturn",
-	"sigaltstack",
-	"restart_syscall",
+	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "restart_syscall",
 	/* sockets: TCP to the hub, UDP for DNS, Unix for nscd */
-	"connect",
-	"bind",
-	"shutdown",
-	"getsockopt",
-	"setsockopt",
-	"getsockname",
-	"getpeername",
-	"sendto",
-	"recvfrom",
-	"sendmsg",
-	"recvmsg",
-	"sendmmsg",
-	"recvmmsg",
+	"connect", "bind", "shutdown", "getsockopt", "setsockopt", "getsockname",
+	"getpeername", "sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg",
 	"socketpair",
 	/* waiting */
-	"poll",
-	"ppoll",
-	"select",
-	"pselect6",
-	"epoll_create",
-	"epoll_create1",
-	"epoll_ctl",
-	"epoll_wait",
-	"epoll_pwait",
-	"nanosleep",
-	"clock_nanosleep",
+	"poll", "ppoll", "select", "pselect6", "epoll_create", "epoll_create1", "epoll_ctl",
+	"epoll_wait", "epoll_pwait", "nanosleep", "clock_nanosleep",
 	/* time, randomness and who am I */
-	"clock_gettime",
-	"clock_getres",
-	"gettimeofday",
-	"time",
-	"getrandom",
-	"getpid",
-	"gettid",
-	"getppid",
-	"getuid",
-	"geteuid",
-	"getgid",
-	"getegid",
-	"getresuid",
-	"getresgid",
-	"getgroups",
-	"uname",
-	"sysinfo",
-	"getrlimit",
-	"prlimit64",
-	"getrusage",
+	"clock_gettime", "clock_getres", "gettimeofday", "time", "getrandom", "getpid",
+	"gettid", "getppid", "getuid", "geteuid", "getgid", "getegid", "getresuid",
+	"getresgid", "getgroups", "uname", "sysinfo", "getrlimit", "prlimit64", "getrusage",
 	"times",
 	NULL,
 };
+// clang-format on
+
+#define HUBCALL_PR_SET_VMA 0x53564d41 /* PR_SET_VMA (Linux 5.17), not in older headers */
 
 /* ioctl only for what stdio and sockets ask: is it a terminal, how much is
  * buffered, blocking mode. Not TIOCSTI, not anything of a device. */
@@ -192,6 +117,10 @@ static int add_threads_and_signals(scmp_filter_ctx ctx)
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
 				     SCMP_A0(SCMP_CMP_EQ, PR_GET_NAME));
+	/* newer glibc names its anonymous mappings (thread stacks, arenas) */
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+				     SCMP_A0(SCMP_CMP_EQ, HUBCALL_PR_SET_VMA));
 	return r;
 }
 
