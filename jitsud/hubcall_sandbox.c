@@ -64,6 +64,21 @@ static const char *const allowed[] = {
 
 #define HUBCALL_PR_SET_VMA 0x53564d41 /* PR_SET_VMA (Linux 5.17), not in older headers */
 
+/* Argument comparisons, spelt out: libseccomp's SCMP_A0() macros leave
+ * datum_b to the compiler, which clang's -Wextra does not accept. */
+static struct scmp_arg_cmp eq(unsigned arg, scmp_datum_t v)
+{
+	struct scmp_arg_cmp c = {.arg = arg, .op = SCMP_CMP_EQ, .datum_a = v, .datum_b = 0};
+	return c;
+}
+
+static struct scmp_arg_cmp masked_eq(unsigned arg, scmp_datum_t mask, scmp_datum_t v)
+{
+	struct scmp_arg_cmp c = {
+		.arg = arg, .op = SCMP_CMP_MASKED_EQ, .datum_a = mask, .datum_b = v};
+	return c;
+}
+
 /* ioctl only for what stdio and sockets ask: is it a terminal, how much is
  * buffered, blocking mode. Not TIOCSTI, not anything of a device. */
 static const unsigned long allowed_ioctls[] = {TCGETS, TIOCGWINSZ, FIONREAD, FIONBIO};
@@ -71,9 +86,8 @@ static const unsigned long allowed_ioctls[] = {TCGETS, TIOCGWINSZ, FIONREAD, FIO
 static int add_ioctls(scmp_filter_ctx ctx)
 {
 	for (size_t i = 0; i < sizeof allowed_ioctls / sizeof allowed_ioctls[0]; i++) {
-		int r = seccomp_rule_add(
-			ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-			SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffUL, allowed_ioctls[i]));
+		int r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+					 masked_eq(1, 0xffffffffUL, allowed_ioctls[i]));
 		if (r < 0)
 			return r;
 	}
@@ -87,13 +101,12 @@ static int add_sockets(scmp_filter_ctx ctx)
 	static const int families[] = {AF_UNIX, AF_INET, AF_INET6};
 	for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
 		int r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-					 SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i]));
+					 eq(0, (scmp_datum_t)families[i]));
 		if (r < 0)
 			return r;
 	}
-	return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2,
-				SCMP_A0(SCMP_CMP_EQ, AF_NETLINK),
-				SCMP_A2(SCMP_CMP_EQ, NETLINK_ROUTE));
+	return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2, eq(0, AF_NETLINK),
+				eq(2, NETLINK_ROUTE));
 }
 
 /*
@@ -107,20 +120,18 @@ static int add_threads_and_signals(scmp_filter_ctx ctx)
 	int r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-				     SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+				     masked_eq(0, CLONE_THREAD, CLONE_THREAD));
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-				     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+				     eq(0, (scmp_datum_t)getpid()));
 	if (r == 0)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-				     SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1, eq(0, PR_SET_NAME));
 	if (r == 0)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-				     SCMP_A0(SCMP_CMP_EQ, PR_GET_NAME));
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1, eq(0, PR_GET_NAME));
 	/* newer glibc names its anonymous mappings (thread stacks, arenas) */
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-				     SCMP_A0(SCMP_CMP_EQ, HUBCALL_PR_SET_VMA));
+				     eq(0, HUBCALL_PR_SET_VMA));
 	return r;
 }
 
