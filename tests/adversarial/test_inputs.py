@@ -364,8 +364,9 @@ def test_opath_stdin_of_a_root_only_file_is_not_a_read(users, daemon_factory):
     fds.stdin = os.open("/etc/shadow", os.O_PATH)
     fds.all[0] = fds.stdin
     try:
-        msgs = run_raw(users, d, rp.exec_payload(["sh", "-c", "cat; cat /proc/self/fd/0; head -c 64 <&0"],
-                                                 target=users["bob"]), fds.all)
+        script = "cat; cat /proc/self/fd/0; head -c 64 <&0"
+        msgs = run_raw(users, d, rp.exec_payload(["sh", "-c", script], target=users["bob"]),
+                       fds.all)
         fds.close_write_ends()
         out = read_to_eof(fds.out_r)
         err = read_to_eof(fds.err_r)
