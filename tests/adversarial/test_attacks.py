@@ -9,7 +9,8 @@ and world-writable binaries, world-writable/unsafe policy at *start*
 in the audit log (test_audit.test_argv_round_trip).
 
 More in this directory: test_inputs.py (argc 0 with a pkexec-style
-environment, -u#-1 and other target spellings, every cap at once, hostile
+environment, -u#-1 and other target spellings, a crafted command name
+against the terminal's name (CVE-2017-1000367), every cap at once, hostile
 environment variables on the socket, PATH hijacks, lying descriptors),
 test_faults.py (the client killed at each step, a full audit file
 system), test_hostile_hub.py (a slow or truncating hub, the client killed

@@ -141,6 +141,34 @@ def test_target_user_tricks_never_give_root(users, daemon_factory, target):
     assert_safe_after(users, d)
 
 
+# ---- the terminal's name (CVE-2017-1000367, sudo get_process_ttyname) ------
+
+def test_terminal_name_cannot_be_spoofed_by_the_command_name(users, daemon_factory, workdir):
+    """CVE-2017-1000367: sudo read its tty number from /proc/self/stat,
+    split on spaces, so a command name containing ") " and numbers chose
+    the terminal sudo believed it was on (and then relabelled). jitsu is
+    run on a pty through a symlink whose name is crafted that way. The
+    audit trail must name the terminal the client really passed, and the
+    command must get a fresh pty of its own, not the one named."""
+    from ptyhelp import TtyClient
+    d = daemon_factory("permit {alice} as root\n")
+    link = os.path.join(workdir, "x ) R 1 1 1 34817 ")
+    os.symlink(JITSU, link)
+    c = TtyClient(users["alice"], None, d, argv=[link, "sh", "-c", "echo on:$(tty); read x"])
+    try:
+        m = c.expect(rb"on:(/dev/pts/\d+)")
+        with open("/proc/%d/comm" % c.pid) as f:  # the crafted name is the client's
+            assert f.read() == "x ) R 1 1 1 348\n"
+        c.send(b"\r")
+        assert c.wait() == 0, c.out
+    finally:
+        c.close()
+    req = [x for x in audit_records(d) if x["event"] == "request"][-1]
+    assert req["tty"] == c.ttyname, (req["tty"], c.ttyname)
+    assert m.group(1).decode() != c.ttyname
+    assert_safe_after(users, d)
+
+
 # ---- sizes at the caps, on the raw socket -----------------------------------
 
 def _payload_exactly(argv_head, env, total):
