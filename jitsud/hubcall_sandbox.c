@@ -138,6 +138,8 @@ static int add_threads_and_signals(scmp_filter_ctx ctx)
 static int build(scmp_filter_ctx ctx, char *err, size_t errlen)
 {
 	int r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
+	if (r < 0)
+		snprintf(err, errlen, "seccomp: cannot cover every thread: %s", strerror(-r));
 	for (const char *const *n = allowed; r == 0 && *n; n++) {
 		int nr = seccomp_syscall_resolve_name(*n);
 		if (nr == __NR_SCMP_ERROR)
