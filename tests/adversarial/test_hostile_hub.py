@@ -251,3 +251,30 @@ def test_client_killed_while_waiting_for_approval(flow):
     wait_no_sessions(flow.daemon)
     assert_no_helpers(flow.daemon)
     assert_safe_after(flow.users, flow.daemon)
+
+
+def test_helper_killed_mid_wait_fails_closed(flow):
+    """The hub helper dies while it waits (its seccomp filter killed it
+    with SIGSYS after a hostile answer made it step outside the list, or
+    another nobody process killed it: a known gap in the threat model).
+    jitsud must refuse with one line, record the failure, and serve on;
+    nothing runs, even if the request is approved at the hub afterwards."""
+    c = flow.client("id", "-u")
+    rid = c.request_id()
+    helpers = poll_until(lambda: [p for p, n in descendants(flow.daemon.proc.pid).items()
+                                  if n == "jitsu-hubcall"], 10, "the long-poll's jitsu-hubcall")
+    os.kill(helpers[0], signal.SIGSYS)
+    status, out, err = c.finish(timeout=15)
+    assert (status, out) == (1, b""), (status, out, err)
+    lines = err.decode().splitlines()
+    assert lines[-1].startswith("jitsu: approval failed, refusing: "), lines
+    assert all(x.startswith("jitsu: waiting for approval") for x in lines[:-1]), lines
+    states = [a["state"] for a in audit_records(flow.daemon)
+              if a["event"] == "approval" and a.get("request_id") == rid]
+    assert states == ["submitted", "failed"], states
+    if flow.ctl.request(rid)["state"] == "pending":
+        flow.ctl.ok("approve", rid, token=flow.bob)
+    assert not [a for a in audit_records(flow.daemon) if a["event"] == "start"]
+    wait_no_sessions(flow.daemon)
+    assert_no_helpers(flow.daemon)
+    assert_safe_after(flow.users, flow.daemon)
