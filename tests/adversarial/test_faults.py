@@ -75,8 +75,9 @@ def test_client_killed_at_the_mfa_prompt(users, daemon_factory):
     """A user (or an attacker holding the session) kills the client while
     jitsud waits for the MFA code, hoping the daemon runs the command
     anyway, or hangs, or leaves a half-written trail (the class of
-    "authentication aborted but the session continued" bugs, e.g.
-    CVE-2018-10933 in libssh). Nothing may run; the trail must say refused;
+    authentication steps that can be skipped, e.g. CVE-2018-10933, where
+    libssh took a client's word that authentication had succeeded).
+    Nothing may run; the trail must say refused;
     the user is not locked out by it; the daemon serves on."""
     from test_mfa import enroll, fresh_step, totp
     d = daemon_factory("permit mfa {alice} cmd /usr/bin/id\npermit {alice} cmd /usr/bin/true\n")
@@ -135,8 +136,9 @@ RELAY = ("trap %s HUP; echo ready; while [ ! -e %s ]; do sleep 0.05; done; exit 
 @pytest.mark.parametrize("hup", ["default", "ignored"])
 def test_client_killed_mid_relay(users, daemon_factory, workdir, hup):
     """The client is SIGKILLed while the elevated command runs (a user
-    closing the session to leave a root process behind unrecorded, the
-    orphan class of sudo's CVE-2005-1993-era and su's CVE-2017-2616 races).
+    closing the session to leave a root process behind unrecorded; the
+    session-teardown class of su's CVE-2017-2616, where su's handling of
+    its dying child could be raced).
     The command gets SIGHUP: by default it dies of it, and the trail records
     that exit; if it ignores SIGHUP it may finish, and its exit is still
     recorded with its status. Either way no process of the session is left
@@ -205,8 +207,8 @@ def fill(path):
 
 def test_audit_file_system_full(users, small_state, workdir):
     """Filling the audit file system to run commands unrecorded (the log
-    exhaustion class, e.g. CVE-2021-3997-style resource exhaustion and
-    every "log write failed, carried on" bug). jitsud must refuse with one
+    exhaustion class, CWE-778: a logger that, once the disk is full,
+    carries on without logging). jitsud must refuse with one
     line once a record cannot be written, and run nothing it has not
     recorded; after space is freed it serves again and the trail verifies.
     The last page of the log may still hold a record or two, so requests

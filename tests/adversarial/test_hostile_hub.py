@@ -148,8 +148,9 @@ def _cut_answer(h):
 
 @pytest.mark.parametrize("where", ["submit", "wait"])
 def test_truncated_tls_answer(tls_pairs, users, daemon_factory, where):
-    """Truncation attack (TLS truncation, CVE-2013-2566-era "cookie cutter"
-    and every client that treats a cut stream as complete): the answer is
+    """TLS truncation (Smyth and Pironti's truncation attacks, 2013, and
+    the "cookie cutter" attack, 2014: a client that takes a stream cut
+    without close_notify for a complete answer): the answer is
     cut inside its body and the connection dropped without close_notify.
     What arrived spells "approved"; it must not count."""
     cert, key, fp = tls_pairs[0]

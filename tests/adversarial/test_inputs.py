@@ -311,8 +311,9 @@ def evil_dir(users):
 
 
 def test_path_hijack_and_user_owned_binaries(users, daemon_factory, evil_dir):
-    """PATH hijacking (sudo's secure_path; the class of CVE-2019-18634-era
-    "sudo keeps the user's PATH" misconfigurations): with "." and a
+    """PATH hijacking (CWE-426, untrusted search path: the reason for
+    sudo's secure_path, and the bug of every setuid helper that runs a
+    bare command name with the caller's PATH): with "." and a
     directory alice owns first in PATH, and that directory as the cwd, a
     bare `id` must run /usr/bin/id (recorded as such), while `./id` and the
     full path of alice's fake are refused as unsafe (not root-owned, in a
@@ -352,9 +353,9 @@ def locked_dir():
 
 
 def test_unsearchable_cwd_gives_nothing_away(users, daemon_factory, locked_dir):
-    """Descriptor confusion (the class of CVE-2021-4034's and
-    CVE-2017-1000367's "trust what the caller says about its environment"):
-    O_PATH opens a directory without any permission on it, so alice can
+    """Descriptor confusion (CWE-668: a privileged process acting on a
+    descriptor the caller chose): O_PATH opens a directory without any
+    permission on it, so alice can
     send an O_PATH fd of a 0700 root directory as her cwd. A relative
     command there must be refused (the lookup runs as alice, who may not
     search it), and a command run as bob must not read what is inside."""
