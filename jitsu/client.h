@@ -36,6 +36,14 @@ void relay_restore(void);
  */
 int prompt_read(const char *prompt, int echo, char *buf, size_t len);
 
+/*
+ * Makes text from jitsud safe to print on the user's terminal, in place:
+ * C0 and C1 control characters and DEL become '?'. Messages can quote what
+ * a user or the hub supplied; none of it may move the cursor, retitle the
+ * window or split one error into two lines.
+ */
+void client_printable(char *s);
+
 /* Maps a PROTO_ERROR class to jitsu's exit code. */
 int client_error_exit(unsigned code);
 

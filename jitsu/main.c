@@ -266,6 +266,17 @@ static int send_request(int sock, const struct options *o)
 	return 0;
 }
 
+/* Contract in client.h. */
+void client_printable(char *s)
+{
+	for (unsigned char *p = (unsigned char *)s; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			*p = '?';
+		else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+			p[0] = p[1] = '?'; /* U+0080..U+009F in UTF-8 */
+	}
+}
+
 /*
  * A status line that replaces itself on a terminal (and clears with ""),
  * or one line per update elsewhere.
@@ -346,10 +357,12 @@ static int converse(int sock)
 			return relay_run(sock, master);
 		}
 		if (m.type == PROTO_NOTICE && proto_decode_str(&m, PROTO_MAX_SHORT, &s) == 0) {
+			client_printable(s);
 			fprintf(stderr, "jitsu: %s\n", s);
 			r = -1;
 		} else if (m.type == PROTO_STATUS &&
 			   proto_decode_str(&m, PROTO_MAX_SHORT, &s) == 0) {
+			client_printable(s);
 			show_status(s);
 			r = -1;
 		} else if (m.type == PROTO_TEXT &&
@@ -360,8 +373,10 @@ static int converse(int sock)
 			r = show_otpauth(&m);
 		} else if (m.type == PROTO_PROMPT &&
 			   proto_decode_u32_str(&m, PROTO_MAX_SHORT, &code, &s) == 0) {
+			client_printable(s);
 			r = answer_prompt(sock, s, (int)code);
 		} else if (m.type == PROTO_ERROR && proto_decode_error(&m, &code, &s) == 0) {
+			client_printable(s);
 			fprintf(stderr, "jitsu: %s\n", s);
 			r = client_error_exit(code);
 		} else {

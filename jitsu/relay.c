@@ -146,8 +146,10 @@ static int daemon_message(int sock, int master)
 	} else if (m.type == PROTO_SUSPEND && proto_decode_u32(&m, &a) == 0) {
 		suspend(sock);
 	} else if (m.type == PROTO_NOTICE && proto_decode_str(&m, PROTO_MAX_SHORT, &s) == 0) {
+		client_printable(s);
 		notice(s);
 	} else if (m.type == PROTO_ERROR && proto_decode_error(&m, &a, &s) == 0) {
+		client_printable(s);
 		relay_restore();
 		fprintf(stderr, "jitsu: %s\n", s);
 		r = client_error_exit(a);

@@ -6,7 +6,8 @@
  *       reads one JSON request on stdin: {"url","fingerprint","auth",
  *       "method","path","body"?,"timeout_ms"}; makes the call with the hub
  *       pinned; writes {"status":N,"answer":{...}} or {"error":"..."} on
- *       stdout. jitsud runs it as nobody.
+ *       stdout. jitsud runs it as nobody; it confines itself with seccomp
+ *       once the request is read (hubcall_sandbox.h).
  *   jitsu-hubcall enroll STATEDIR URL FINGERPRINT|""
  *       jitsud --enroll, as root; the token in $JITSU_ENROLL_TOKEN.
  *
@@ -19,6 +20,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "hubcall_sandbox.h"
 #include "hublink.h"
 #include "jitsu/hubclient.h"
 
@@ -77,6 +79,12 @@ static int call_main(void)
 	if (hubclient_fp_normalize(str(req, "fingerprint"), c.fingerprint) < 0) {
 		json_decref(req);
 		return reply_error("no valid hub fingerprint in the hub link");
+	}
+	/* Everything is in hand: from here on, only what one call needs. */
+	if (hubcall_sandbox(err, sizeof err) < 0) {
+		explicit_bzero(c.auth, sizeof c.auth);
+		json_decref(req);
+		return reply_error(err);
 	}
 	int r = hubclient_call(&c, str(req, "method"), str(req, "path"),
 			       json_object_get(req, "body"), &status, &answer, err, sizeof err);

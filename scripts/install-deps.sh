@@ -7,9 +7,9 @@ set -eu
 build="meson ninja-build pkg-config gcc libc6-dev nettle-dev libssl-dev
        libjansson-dev liboath-dev libqrencode-dev libcmocka-dev scdoc
        libmicrohttpd-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev
-       curl python3"
+       curl python3 libseccomp-dev"
 check="$build python3 python3-pytest oathtool qrencode zbar-tools clang libclang-rt-14-dev
-       procps util-linux postgresql"
+       procps util-linux postgresql libfaketime"
 lint="$build clang-format clang-tidy cppcheck"
 bench="$build sudo opendoas s6 hyperfine procps python3"
 fuzz="$build clang libclang-rt-14-dev"

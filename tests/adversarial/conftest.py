@@ -12,7 +12,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -31,25 +30,14 @@ users = _it.users
 workdir = _it.workdir
 daemon_factory = _it.daemon_factory
 Daemon = _it.Daemon
-JITSU, JITSUD, JITSUCTL, BUILD = _it.JITSU, _it.JITSUD, _it.JITSUCTL, _it.BUILD
+JITSU, JITSUD, JITSUCTL, BUILD, TOP = _it.JITSU, _it.JITSUD, _it.JITSUCTL, _it.BUILD, _it.TOP
 jitsu, run_as, user_ids, policy_text = _it.jitsu, _it.run_as, _it.user_ids, _it.policy_text
+poll_until = _it.poll_until
 
 import rawproto as rp  # noqa: E402  (needs the path above)
 
 EXIT_DENIED = 1
 EXIT_NOEXEC = 126
-
-
-def poll_until(cond, timeout, what, step=0.02):
-    """Polls cond() until true or the deadline passes; returns its value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
-        time.sleep(step)
 
 
 def connect(users, daemon, who="alice", timeout=5.0):

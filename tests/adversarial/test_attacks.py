@@ -8,10 +8,14 @@ and world-writable binaries, world-writable/unsafe policy at *start*
 (test_core), a mount namespace renaming a binary (test_core), odd argv bytes
 in the audit log (test_audit.test_argv_round_trip).
 
-Clock changes during a session are not tested: a time namespace
-(unshare -T) offsets only CLOCK_MONOTONIC/CLOCK_BOOTTIME, never
-CLOCK_REALTIME, so the wall clock jitsud uses for `hours`/`days` could only
-be moved system-wide, which is not safe on a shared test host.
+More in this directory: test_inputs.py (argc 0 with a pkexec-style
+environment, -u#-1 and other target spellings, a crafted command name
+against the terminal's name (CVE-2017-1000367), every cap at once, hostile
+environment variables on the socket, PATH hijacks, lying descriptors),
+test_faults.py (the client killed at each step, a full audit file
+system), test_hostile_hub.py (a slow or truncating hub, the client killed
+mid-approval), test_clock.py (the wall clock stepping during a session),
+test_dos.py.
 """
 import errno
 import hashlib
@@ -226,12 +230,7 @@ print("results:" + ",".join(res), flush=True)
 
 @pytest.fixture
 def tty_client(users):
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                    "integration"))
-    try:
-        from test_tty import TtyClient
-    finally:
-        sys.path.pop(0)
+    from ptyhelp import TtyClient
     made = []
 
     def start(daemon, args):

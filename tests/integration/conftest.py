@@ -116,12 +116,14 @@ class Daemon:
             if self.proc.poll() is not None:
                 raise AssertionError("jitsud exited %s; log:\n%s" % (self.proc.returncode, self.read_log()))
 
-    def start(self, extra=()):
+    def start(self, extra=(), env=None):
+        """Starts jitsud; env adds to its environment (for a test that
+        preloads something into it, e.g. libfaketime)."""
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         if os.path.exists(self.notify_path):
             os.unlink(self.notify_path)
         self.notify.bind(self.notify_path)
-        env = dict(os.environ, NOTIFY_SOCKET=self.notify_path)
+        env = dict(os.environ, NOTIFY_SOCKET=self.notify_path, **(env or {}))
         self.logf = open(self.log, "ab")
         self.proc = subprocess.Popen(
             [*WRAP, JITSUD, "-f", "-c", self.policy, "-S", self.socket, "-d", self.state, *extra],
@@ -169,14 +171,26 @@ def workdir():
 def daemon_factory(users, workdir):
     started = []
 
-    def make(policy, start=True, extra=()):
+    def make(policy, start=True, extra=(), env=None):
         d = Daemon(workdir, policy)
         started.append(d)
-        return d.start(extra) if start else d
+        return d.start(extra, env) if start else d
 
     yield make
     for d in started:
         d.stop()
+
+
+def poll_until(cond, timeout, what, step=0.02):
+    """Polls cond() until it returns a true value or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+        time.sleep(step)
 
 
 def user_ids(name):
