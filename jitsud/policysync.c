@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
@@ -307,6 +308,7 @@ void policysync_start(struct policysync *s)
 		 * syslog socket that a pipe could later reuse. A process group
 		 * of its own, so that it can be stopped with its helper. */
 		setpgid(0, 0);
+		prctl(PR_SET_NAME, "jitsud-policy", 0, 0, 0); /* for ps(1) */
 		closelog();
 		syscall(SYS_close_range, 3, ~0U, 0);
 		log_init("jitsud", s->cfg->foreground);

@@ -100,14 +100,21 @@ def _listen_inode(daemon):
     raise AssertionError("no listening socket at %s" % daemon.socket)
 
 
+# The daemon's own helpers on an enrolled machine (jitsud(8)): not sessions.
+HELPERS = ("jitsud-ship", "jitsud-policy")
+
+
 def busy_children(daemon):
     """The daemon's children that serve a connection: those that do not
     hold the listening socket (an idle pre-forked spare holds it; a process
-    serving a client has let it go)."""
+    serving a client has let it go), other than its hub helpers."""
     want = "socket:[%s]" % _listen_inode(daemon)
     busy = set()
     for pid in daemon_children(daemon):
         try:
+            with open("/proc/%s/comm" % pid) as f:
+                if f.read().strip() in HELPERS:
+                    continue
             links = [os.readlink("/proc/%s/fd/%s" % (pid, fd))
                      for fd in os.listdir("/proc/%s/fd" % pid)]
         except FileNotFoundError:
