@@ -20,6 +20,7 @@ import pytest
 
 from conftest import JITSUCTL, jitsu, run_as, uname
 from hubflow_hub import Ctl, FlowHub, audit_records, enroll, pgcluster
+from test_badinput import wait_no_sessions
 
 POLICY = """
 permit {alice} cmd /usr/bin/true
@@ -78,7 +79,10 @@ class Ship:
         return e
 
     def wait_shipped(self, timeout=SHIP_TIMEOUT):
-        """Until the hub's head is the local trail's last record."""
+        """Until the hub's head is the local trail's last record, once every
+        session has ended (a session writes its exit record after the
+        client saw the exit status)."""
+        wait_no_sessions(self.daemon)
         deadline = time.monotonic() + timeout
         while True:
             want = self.local_last_seq()
