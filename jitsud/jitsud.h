@@ -6,6 +6,7 @@
 #define JITSUD_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "jitsu/policy.h"
 
@@ -21,6 +22,7 @@ struct jitsud_config {
 	int foreground;
 	uint64_t audit_rotate; /* rotate audit.log at this size; 0: the default */
 	unsigned audit_keep;   /* rotated audit files kept; 0: all */
+	const char *privsep_user; /* runs the unprivileged child and the hub helper */
 };
 
 struct audit_log;
@@ -31,13 +33,19 @@ struct jitsud_ctx {
 	const struct policy *policy;
 	struct audit_log *audit;
 	char hostname[256];
+	uid_t privsep_uid; /* --privsep-user, looked up at start */
+	gid_t privsep_gid;
+	int self_exe_fd; /* jitsud's own image, re-executed as the child */
 };
+
+struct privsep_child;
 
 /*
  * Serves one client on sock in a process of its own (forked by the main
- * loop), then returns. Never returns to the accept loop with privileges or
- * state changed; the caller _exit()s afterwards.
+ * loop), through the unprivileged child forked ahead with it (privsep.h),
+ * then returns. Never returns to the accept loop with privileges or state
+ * changed; the caller _exit()s afterwards.
  */
-void session_serve(int sock, const struct jitsud_ctx *ctx);
+void session_serve(int sock, const struct privsep_child *child, const struct jitsud_ctx *ctx);
 
 #endif

@@ -1,0 +1,125 @@
+/*
+ * sandbox: privilege drop and the child's seccomp filter. The MUST rules
+ * are in sandbox.h.
+ */
+#include "sandbox.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "jitsu/privsep_msg.h"
+#include "jitsu/proto.h"
+
+int sandbox_drop(uid_t uid, gid_t gid)
+{
+	if (uid == 0 || gid == 0)
+		return -EINVAL;
+	/* Empty the bounding set while still root: no later exec can gain a
+	 * capability, whatever the file says. */
+	for (int cap = 0; cap <= CAP_LAST_CAP; cap++)
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+			return -errno;
+	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+	    setresuid(uid, uid, uid) < 0)
+		return -errno;
+	/* A uid of 0 must be gone for good: check rather than trust. */
+	if (setresuid(0, 0, 0) == 0 || geteuid() != uid || getegid() != gid)
+		return -EPERM;
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		return -errno;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+static int report_fd = -1;
+
+/* A PS_SECCOMP frame, built with no library call: this runs in a signal
+ * handler, after a call the filter refused. */
+static void on_sigsys(int sig, siginfo_t *si, void *uctx)
+{
+	(void)sig;
+	(void)uctx;
+	uint32_t nr = (uint32_t)si->si_syscall;
+	uint8_t f[PROTO_HDR_LEN + 4] = {'J', 'T', 'S', 'U', PROTO_VERSION, PS_SECCOMP, 0, 0, 0, 0, 0, 4,
+					(uint8_t)(nr >> 24), (uint8_t)(nr >> 16), (uint8_t)(nr >> 8),
+					(uint8_t)nr};
+	if (write(report_fd, f, sizeof f) < 0) {
+		/* Nothing more to do: the exit below says enough. */
+	}
+	_exit(125);
+}
+
+/* The calls of the child's loop (privsep.c) and of the C library under it:
+ * framing (recvmsg/sendmsg/poll), the allocator, the clock, exiting. */
+static const int allowed[] = {
+	SCMP_SYS(read),         SCMP_SYS(write),      SCMP_SYS(recvmsg),
+	SCMP_SYS(sendmsg),      SCMP_SYS(poll),       SCMP_SYS(ppoll),
+	SCMP_SYS(close),        SCMP_SYS(brk),        SCMP_SYS(munmap),
+	SCMP_SYS(mremap),       SCMP_SYS(madvise),    SCMP_SYS(clock_gettime),
+	SCMP_SYS(gettimeofday), SCMP_SYS(getpid),     SCMP_SYS(gettid),
+	SCMP_SYS(getrandom),    SCMP_SYS(futex),      SCMP_SYS(rt_sigreturn),
+	SCMP_SYS(rt_sigprocmask), SCMP_SYS(restart_syscall), SCMP_SYS(sched_yield),
+	SCMP_SYS(exit),         SCMP_SYS(exit_group),
+};
+
+int sandbox_seccomp(int fd)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = on_sigsys;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	report_fd = fd;
+	if (sigaction(SIGSYS, &sa, NULL) < 0)
+		return -errno;
+	sigset_t sys;
+	sigemptyset(&sys);
+	sigaddset(&sys, SIGSYS);
+	sigprocmask(SIG_UNBLOCK, &sys, NULL);
+
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
+	if (!ctx)
+		return -ENOMEM;
+	int r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+	for (size_t i = 0; r == 0 && i < sizeof allowed / sizeof allowed[0]; i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0);
+	/* Memory, never executable. */
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
+				     SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
+				     SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+	/* Signals to itself only (abort(), sanitizers). */
+	scmp_datum_t self = (scmp_datum_t)getpid();
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1,
+				     SCMP_A0(SCMP_CMP_EQ, self));
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
+				     SCMP_A0(SCMP_CMP_EQ, self));
+	if (r == 0)
+		r = seccomp_load(ctx);
+	seccomp_release(ctx);
+	return r;
+}
+
+void sandbox_syscall_name(int nr, char *buf, size_t len)
+{
+	char *n = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
+	if (n)
+		snprintf(buf, len, "%s", n);
+	else
+		snprintf(buf, len, "#%d", nr);
+	free(n);
+}
