@@ -199,13 +199,17 @@ static void from_client(struct proxy *p)
 	int64_t deadline = p->deadline_ms >= 0 ? p->deadline_ms : proto_deadline(PRIVSEP_MSG_TIMEOUT);
 	int r = proto_recv_until(p->client, &m, p->st == PS_ST_REQUEST ? PROTO_MAX_FDS : 0,
 				 deadline);
+	if (r == -ECONNRESET)
+		_exit(0); /* gone between messages: the root side sees the channel close */
 	if (r < 0) {
-		/* Gone: the root side sees the channel close. A request or an
-		 * answer that never came whole is refused by the root side. */
-		if (r == -ECONNRESET || (p->st != PS_ST_REQUEST && p->st != PS_ST_PROMPT))
-			_exit(0);
-		send_bad(p, r == -ETIMEDOUT ? "protocol error: request timed out"
-					    : "protocol error: malformed message");
+		/* The root side decides what follows; the proxy stays to relay
+		 * its last words (a refusal, the exit status). */
+		if (p->st == PS_ST_REQUEST)
+			send_bad(p, r == -ETIMEDOUT ? "protocol error: request timed out"
+						    : "protocol error: malformed message");
+		else
+			send_bad(p, r == -ETIMEDOUT ? "a message from the client timed out"
+						    : "malformed message from the client");
 		return;
 	}
 	if (p->st == PS_ST_REQUEST)
