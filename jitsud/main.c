@@ -325,8 +325,12 @@ static void spare_main(struct daemon_state *d)
 			{d->ctl_r, POLLIN, 0}, {d->listen_fd, POLLIN, 0}, {child.chan, POLLIN, 0}};
 		if (poll(p, 3, -1) < 0 && errno != EINTR)
 			_exit(1);
-		if (p[0].revents)
+		if (p[0].revents) {
+			/* Retired: take the child along rather than orphan it. */
+			kill(child.pid, SIGKILL);
+			waitpid(child.pid, NULL, 0);
 			_exit(0);
+		}
 		if (p[2].revents) {
 			/* The child died before any client: this pair is useless. */
 			int st = 0;

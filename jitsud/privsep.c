@@ -38,9 +38,16 @@ int privsep_spawn(const struct jitsud_ctx *ctx, struct privsep_child *c)
 	}
 	if (pid == 0) {
 		/* The channel on fd 3, jitsud's own image on fd 4 (close on
-		 * exec), nothing else beyond stdin, stdout and stderr. */
-		if (dup2(ctx->self_exe_fd, 4) < 0 || fcntl(4, F_SETFD, FD_CLOEXEC) < 0 ||
-		    dup2(sv[1], PRIVSEP_CHAN_FD) < 0 || fcntl(PRIVSEP_CHAN_FD, F_SETFD, 0) < 0)
+		 * exec), /dev/null as stdin, stdout and stderr (the child must
+		 * not be able to write lines into jitsud's log), nothing else. */
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+			_exit(127);
+		/* Out of the way first, so that neither lands on the other. */
+		int chan = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
+		int self = fcntl(ctx->self_exe_fd, F_DUPFD_CLOEXEC, 10);
+		if (chan < 0 || self < 0 || dup2(self, 4) < 0 || fcntl(4, F_SETFD, FD_CLOEXEC) < 0 ||
+		    dup2(chan, PRIVSEP_CHAN_FD) < 0)
 			_exit(127);
 		syscall(SYS_close_range, 5, ~0U, 0);
 		for (int s = 1; s < NSIG; s++)
