@@ -20,8 +20,8 @@ struct jitsud_config {
 	const char *socket_path;
 	const char *state_dir;
 	int foreground;
-	uint64_t audit_rotate; /* rotate audit.log at this size; 0: the default */
-	unsigned audit_keep;   /* rotated audit files kept; 0: all */
+	uint64_t audit_rotate;    /* rotate audit.log at this size; 0: the default */
+	unsigned audit_keep;      /* rotated audit files kept; 0: all */
 	const char *privsep_user; /* runs the unprivileged child and the hub helper */
 };
 

@@ -37,8 +37,10 @@
 #include "trail.h"
 
 #define JITSUD_MAX_CONNECTIONS 1024
-#define JITSUD_PRIVSEP_USER "_jitsu" /* the default --privsep-user */
 #define JITSUD_SPARES 2 /* connection processes forked ahead, waiting in accept */
+
+/* The default --privsep-user: see privsep.h. */
+#define JITSUD_PRIVSEP_USER "_jitsu"
 
 static void usage(FILE *f)
 {
@@ -335,8 +337,8 @@ static void spare_main(struct daemon_state *d)
 			/* The child died before any client: this pair is useless. */
 			int st = 0;
 			waitpid(child.pid, &st, 0);
-			log_err("unprivileged child %d ended while idle (status 0x%x)", (int)child.pid,
-				(unsigned)st);
+			log_err("unprivileged child %d ended while idle (status 0x%x)",
+				(int)child.pid, (unsigned)st);
 			sleep(1);
 			_exit(1);
 		}

@@ -46,8 +46,8 @@ int privsep_spawn(const struct jitsud_ctx *ctx, struct privsep_child *c)
 		/* Out of the way first, so that neither lands on the other. */
 		int chan = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
 		int self = fcntl(ctx->self_exe_fd, F_DUPFD_CLOEXEC, 10);
-		if (chan < 0 || self < 0 || dup2(self, 4) < 0 || fcntl(4, F_SETFD, FD_CLOEXEC) < 0 ||
-		    dup2(chan, PRIVSEP_CHAN_FD) < 0)
+		if (chan < 0 || self < 0 || dup2(self, 4) < 0 ||
+		    fcntl(4, F_SETFD, FD_CLOEXEC) < 0 || dup2(chan, PRIVSEP_CHAN_FD) < 0)
 			_exit(127);
 		syscall(SYS_close_range, 5, ~0U, 0);
 		for (int s = 1; s < NSIG; s++)
@@ -93,8 +93,8 @@ static void send_bad(struct proxy *p, const char *why)
 	p->deaf = 1;
 }
 
-static void forward(struct proxy *p, uint8_t type, const void *payload, size_t len,
-		    const int *fds, unsigned nfds)
+static void forward(struct proxy *p, uint8_t type, const void *payload, size_t len, const int *fds,
+		    unsigned nfds)
 {
 	if (proto_send(p->chan, type, payload, len, fds, nfds) < 0)
 		_exit(1);
@@ -203,7 +203,8 @@ bad:
 static void from_client(struct proxy *p)
 {
 	struct proto_msg m;
-	int64_t deadline = p->deadline_ms >= 0 ? p->deadline_ms : proto_deadline(PRIVSEP_MSG_TIMEOUT);
+	int64_t deadline =
+		p->deadline_ms >= 0 ? p->deadline_ms : proto_deadline(PRIVSEP_MSG_TIMEOUT);
 	int r = proto_recv_until(p->client, &m, p->st == PS_ST_REQUEST ? PROTO_MAX_FDS : 0,
 				 deadline);
 	if (r == -ECONNRESET)
@@ -261,7 +262,8 @@ static int ms_until(int64_t deadline_ms)
 
 void privsep_child_main(void)
 {
-	struct proxy p = {.chan = PRIVSEP_CHAN_FD, .client = -1, .st = PS_ST_IDLE, .deadline_ms = -1};
+	struct proxy p = {
+		.chan = PRIVSEP_CHAN_FD, .client = -1, .st = PS_ST_IDLE, .deadline_ms = -1};
 	/* Only ever the privsep user: refuse to proxy as root. */
 	if (getuid() == 0 || geteuid() == 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		_exit(1);
@@ -270,7 +272,8 @@ void privsep_child_main(void)
 		_exit(1);
 	for (;;) {
 		int listen_client = p.client >= 0 && !p.deaf;
-		struct pollfd f[2] = {{p.chan, POLLIN, 0}, {listen_client ? p.client : -1, POLLIN, 0}};
+		struct pollfd f[2] = {{p.chan, POLLIN, 0},
+				      {listen_client ? p.client : -1, POLLIN, 0}};
 		int n = poll(f, 2, listen_client ? ms_until(p.deadline_ms) : -1);
 		if (n < 0) {
 			if (errno == EINTR)

@@ -28,8 +28,7 @@ int sandbox_drop(uid_t uid, gid_t gid)
 	for (int cap = 0; cap <= CAP_LAST_CAP; cap++)
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
 			return -errno;
-	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
-	    setresuid(uid, uid, uid) < 0)
+	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
 		return -errno;
 	/* A uid of 0 must be gone for good: check rather than trust. */
 	if (setresuid(0, 0, 0) == 0 || geteuid() != uid || getegid() != gid)
@@ -50,8 +49,21 @@ static void on_sigsys(int sig, siginfo_t *si, void *uctx)
 	(void)sig;
 	(void)uctx;
 	uint32_t nr = (uint32_t)si->si_syscall;
-	uint8_t f[PROTO_HDR_LEN + 4] = {'J', 'T', 'S', 'U', PROTO_VERSION, PS_SECCOMP, 0, 0, 0, 0, 0, 4,
-					(uint8_t)(nr >> 24), (uint8_t)(nr >> 16), (uint8_t)(nr >> 8),
+	uint8_t f[PROTO_HDR_LEN + 4] = {'J',
+					'T',
+					'S',
+					'U',
+					PROTO_VERSION,
+					PS_SECCOMP,
+					0,
+					0,
+					0,
+					0,
+					0,
+					4,
+					(uint8_t)(nr >> 24),
+					(uint8_t)(nr >> 16),
+					(uint8_t)(nr >> 8),
 					(uint8_t)nr};
 	if (write(report_fd, f, sizeof f) < 0) {
 		/* Nothing more to do: the exit below says enough. */
@@ -62,14 +74,18 @@ static void on_sigsys(int sig, siginfo_t *si, void *uctx)
 /* The calls of the child's loop (privsep.c) and of the C library under it:
  * framing (recvmsg/sendmsg/poll), the allocator, the clock, exiting. */
 static const int allowed[] = {
-	SCMP_SYS(read),         SCMP_SYS(write),      SCMP_SYS(recvmsg),
-	SCMP_SYS(sendmsg),      SCMP_SYS(poll),       SCMP_SYS(ppoll),
-	SCMP_SYS(close),        SCMP_SYS(brk),        SCMP_SYS(munmap),
-	SCMP_SYS(mremap),       SCMP_SYS(madvise),    SCMP_SYS(clock_gettime),
-	SCMP_SYS(gettimeofday), SCMP_SYS(getpid),     SCMP_SYS(gettid),
-	SCMP_SYS(getrandom),    SCMP_SYS(futex),      SCMP_SYS(rt_sigreturn),
-	SCMP_SYS(rt_sigprocmask), SCMP_SYS(restart_syscall), SCMP_SYS(sched_yield),
-	SCMP_SYS(exit),         SCMP_SYS(exit_group),
+	SCMP_SYS(read),           SCMP_SYS(write),
+	SCMP_SYS(recvmsg),        SCMP_SYS(sendmsg),
+	SCMP_SYS(poll),           SCMP_SYS(ppoll),
+	SCMP_SYS(close),          SCMP_SYS(brk),
+	SCMP_SYS(munmap),         SCMP_SYS(mremap),
+	SCMP_SYS(madvise),        SCMP_SYS(clock_gettime),
+	SCMP_SYS(gettimeofday),   SCMP_SYS(getpid),
+	SCMP_SYS(gettid),         SCMP_SYS(getrandom),
+	SCMP_SYS(futex),          SCMP_SYS(rt_sigreturn),
+	SCMP_SYS(rt_sigprocmask), SCMP_SYS(restart_syscall),
+	SCMP_SYS(sched_yield),    SCMP_SYS(exit),
+	SCMP_SYS(exit_group),
 };
 
 int sandbox_seccomp(int fd)

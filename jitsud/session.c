@@ -56,9 +56,9 @@
 #define SO_PEERGROUPS 59
 #endif
 
-#define SESSION_CHILD_SLACK 5      /* seconds the child's own deadlines come first */
-#define SESSION_BYE_TIMEOUT 2      /* seconds to say goodbye after the exit */
-#define SESSION_KILL_GRACE 5       /* seconds from SIGTERM to SIGKILL at time-out */
+#define SESSION_CHILD_SLACK 5 /* seconds the child's own deadlines come first */
+#define SESSION_BYE_TIMEOUT 2 /* seconds to say goodbye after the exit */
+#define SESSION_KILL_GRACE 5  /* seconds from SIGTERM to SIGKILL at time-out */
 
 static int peer_identify(int sock, struct peer *p)
 {
@@ -760,8 +760,9 @@ void session_serve(int sock, const struct privsep_child *child, const struct jit
 		if (r == -ETIMEDOUT)
 			session_refuse(&s, PROTO_E_PROTOCOL, "protocol error: request timed out");
 		else if (s.child_dead)
-			session_refuse(&s, PROTO_E_INTERNAL,
-				       "internal error: the connection's unprivileged process failed");
+			session_refuse(
+				&s, PROTO_E_INTERNAL,
+				"internal error: the connection's unprivileged process failed");
 		goto out;
 	}
 	if (m.type == PS_EXEC)

@@ -52,9 +52,9 @@ enum session_stage {
 };
 
 struct session {
-	int sock;    /* the channel to the unprivileged child (privsep.h) */
-	int client;  /* the client socket: never read; a last error if the child dies */
-	pid_t child; /* the unprivileged child, until reaped */
+	int sock;       /* the channel to the unprivileged child (privsep.h) */
+	int client;     /* the client socket: never read; a last error if the child dies */
+	pid_t child;    /* the unprivileged child, until reaped */
 	int child_dead; /* the child died or was killed: speak to the client directly */
 	enum session_stage stage;
 	int audit_failed; /* the trail refused a write: do not try again */

@@ -9,8 +9,8 @@
 #include <stddef.h>
 
 #define BIT(s) (1u << (s))
-#define ALL_BUT_IDLE                                                                          \
-	(BIT(PS_ST_REQUEST) | BIT(PS_ST_WAIT) | BIT(PS_ST_PROMPT) | BIT(PS_ST_RUN) |          \
+#define ALL_BUT_IDLE                                                                               \
+	(BIT(PS_ST_REQUEST) | BIT(PS_ST_WAIT) | BIT(PS_ST_PROMPT) | BIT(PS_ST_RUN) |               \
 	 BIT(PS_ST_EXITED))
 
 struct ps_rule {
@@ -129,8 +129,8 @@ const char *ps_type_name(uint8_t type)
 
 const char *ps_state_name(enum ps_state st)
 {
-	static const char *const names[PS_ST_COUNT] = {"IDLE", "REQUEST", "WAIT",
-						       "PROMPT", "RUN", "EXITED"};
+	static const char *const names[PS_ST_COUNT] = {"IDLE",   "REQUEST", "WAIT",
+						       "PROMPT", "RUN",     "EXITED"};
 	return (unsigned)st < PS_ST_COUNT ? names[st] : "?";
 }
 

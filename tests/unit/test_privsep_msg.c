@@ -61,8 +61,9 @@ static void test_unknown_type_refused(void **state)
 	(void)state;
 	/* Client types, daemon types, gaps in the table, the root-only type:
 	 * none is a child message. */
-	const uint8_t bad[] = {0,   PROTO_REQ_EXEC, PROTO_SIGNAL, PROTO_BYE, PROTO_ERROR,
-			       PROTO_STARTED, 127, 139, PS_CLIENT, 255};
+	const uint8_t bad[] = {
+		0,   PROTO_REQ_EXEC, PROTO_SIGNAL, PROTO_BYE, PROTO_ERROR, PROTO_STARTED, 127,
+		139, PS_CLIENT,      255};
 	for (size_t i = 0; i < sizeof bad; i++)
 		for (int st = 0; st < PS_ST_COUNT; st++) {
 			struct proto_msg m = msg(bad[i], 0, 0);
@@ -89,7 +90,7 @@ static void test_wrong_state_refused(void **state)
 	assert_int_equal(ps_check_from_child(&m, PS_ST_IDLE), -EPROTO);
 	/* A state outside the enum is no state. */
 	assert_int_equal(ps_check_from_child(&m, PS_ST_COUNT), -EPROTO);
-	assert_int_equal(ps_check_from_child(&m, (enum ps_state)-1), -EPROTO);
+	assert_int_equal(ps_check_from_child(&m, (enum ps_state) - 1), -EPROTO);
 }
 
 static void test_wrong_length_refused(void **state)
