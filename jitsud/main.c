@@ -138,6 +138,10 @@ static void warm_caches(void)
 static int privsep_setup(struct jitsud_ctx *ctx)
 {
 	const char *name = ctx->cfg->privsep_user;
+	if (!name || !name[0]) {
+		log_err("--privsep-user needs a user name: refusing to start");
+		return -1;
+	}
 	struct passwd *pw = getpwnam(name);
 	if (!pw) {
 		log_err("privsep user '%s' does not exist (create it: useradd --system "

@@ -82,7 +82,20 @@ def held_mid_request(users, daemon, fds, who="alice", before=()):
     assert len(session) == 1, session
     session = session.pop()
     child = poll_until(lambda: privsep_child_of(session), 10, "its unprivileged child")
+    # The child takes the client's socket (beside the channel) only from
+    # its loop, under its filter: from then on it is the process reading.
+    poll_until(lambda: sockets_of(child) == 2, 10, "the child to hold the client's socket")
     return s, msg, session, child
+
+
+def sockets_of(pid):
+    n = 0
+    for fd in os.listdir("/proc/%s/fd" % pid):
+        try:
+            n += os.readlink("/proc/%s/fd/%s" % (pid, fd)).startswith("socket:")
+        except FileNotFoundError:
+            pass
+    return n
 
 
 def test_parsing_child_is_unprivileged_and_filtered(users, daemon, fds):
