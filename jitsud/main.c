@@ -160,7 +160,7 @@ static int privsep_setup(struct jitsud_ctx *ctx)
 	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
 	if (n > 0) {
 		self[n] = '\0';
-		ctx->self_exe_fd = open(self, O_PATH | O_CLOEXEC);
+		ctx->self_exe_fd = open(self, O_RDONLY | O_CLOEXEC);
 	}
 	if (ctx->self_exe_fd < 0) {
 		log_err("cannot open jitsud's own binary: %s", strerror(errno));
@@ -500,8 +500,8 @@ int main(int argc, char **argv)
 	const char *fingerprint = NULL;
 
 	/* The re-executed unprivileged child of a connection (privsep.h). */
-	if (argc == 2 && !strcmp(argv[1], PRIVSEP_CHILD_ARG))
-		privsep_child_main();
+	if (argc == 4 && !strcmp(argv[1], PRIVSEP_CHILD_ARG))
+		privsep_child_main(argv[2], argv[3]);
 
 	while ((opt = getopt_long(argc, argv, "fc:S:d:thV", longopts, NULL)) != -1) {
 		switch (opt) {

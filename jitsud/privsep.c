@@ -19,50 +19,35 @@
 
 #include "jitsu/privsep_msg.h"
 #include "jitsu/proto.h"
+#include "jitsu/spawnfd.h"
 #include "sandbox.h"
 #include "session.h"
 
 #define PRIVSEP_MSG_TIMEOUT 10 /* seconds for one client message, once begun */
 
+/*
+ * The child is started with posix_spawn (a vfork: no copy of the spare's
+ * page tables, which keeps the spare pair cheap) as root, and gives up root
+ * first thing in the new image (privsep_child_main), before it reads
+ * anything. Only the channel (fd 3) and /dev/null (0, 1, 2: it must not
+ * write into jitsud's log) cross the exec; every other fd is close-on-exec.
+ */
 int privsep_spawn(const struct jitsud_ctx *ctx, struct privsep_child *c)
 {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
-	pid_t pid = fork();
-	if (pid < 0) {
-		int e = -errno;
+	char uid[16], gid[16];
+	snprintf(uid, sizeof uid, "%u", (unsigned)ctx->privsep_uid);
+	snprintf(gid, sizeof gid, "%u", (unsigned)ctx->privsep_gid);
+	char *argv[] = {"jitsud-privsep", PRIVSEP_CHILD_ARG, uid, gid, NULL};
+	pid_t pid;
+	int e = spawnfd(ctx->self_exe_fd, argv, sv[1], &pid);
+	close(sv[1]);
+	if (e < 0) {
 		close(sv[0]);
-		close(sv[1]);
 		return e;
 	}
-	if (pid == 0) {
-		/* The channel on fd 3, jitsud's own image on fd 4 (close on
-		 * exec), /dev/null as stdin, stdout and stderr (the child must
-		 * not be able to write lines into jitsud's log), nothing else. */
-		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-		if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
-			_exit(127);
-		/* Out of the way first, so that neither lands on the other. */
-		int chan = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
-		int self = fcntl(ctx->self_exe_fd, F_DUPFD_CLOEXEC, 10);
-		if (chan < 0 || self < 0 || dup2(self, 4) < 0 ||
-		    fcntl(4, F_SETFD, FD_CLOEXEC) < 0 || dup2(chan, PRIVSEP_CHAN_FD) < 0)
-			_exit(127);
-		syscall(SYS_close_range, 5, ~0U, 0);
-		for (int s = 1; s < NSIG; s++)
-			signal(s, SIG_DFL);
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (sandbox_drop(ctx->privsep_uid, ctx->privsep_gid) < 0)
-			_exit(127);
-		char *argv[] = {"jitsud-privsep", PRIVSEP_CHILD_ARG, NULL};
-		char *envp[] = {NULL};
-		execveat(4, "", argv, envp, AT_EMPTY_PATH);
-		_exit(127);
-	}
-	close(sv[1]);
 	c->pid = pid;
 	c->chan = sv[0];
 	return 0;
@@ -260,14 +245,29 @@ static int ms_until(int64_t deadline_ms)
 	return left < 0 ? 0 : (int)left;
 }
 
-void privsep_child_main(void)
+/* A uid or gid from the command line: decimal, not 0. */
+static int parse_id(const char *s, unsigned *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v == 0 || v > 0xfffffffeUL)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+void privsep_child_main(const char *uid_arg, const char *gid_arg)
 {
 	struct proxy p = {
 		.chan = PRIVSEP_CHAN_FD, .client = -1, .st = PS_ST_IDLE, .deadline_ms = -1};
-	/* Only ever the privsep user: refuse to proxy as root. */
-	if (getuid() == 0 || geteuid() == 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+	unsigned uid, gid;
+	/* Nothing has been read yet: give up root, then install the filter,
+	 * then read. Only ever the privsep user proxies. */
+	syscall(SYS_close_range, PRIVSEP_CHAN_FD + 1, ~0U, 0);
+	if (parse_id(uid_arg, &uid) < 0 || parse_id(gid_arg, &gid) < 0 ||
+	    sandbox_drop((uid_t)uid, (gid_t)gid) < 0 || getuid() == 0 || geteuid() == 0)
 		_exit(1);
-	close(4); /* jitsud's image, if still open */
 	if (sandbox_seccomp(p.chan) < 0)
 		_exit(1);
 	for (;;) {

@@ -14,8 +14,9 @@
  *  - The child runs as the privsep user (jitsud --privsep-user, default
  *    _jitsu), with no groups, no capabilities, PR_SET_NO_NEW_PRIVS, not
  *    dumpable, under the seccomp allow-list of sandbox.h, in a fresh image
- *    (execveat of jitsud itself): nothing of the daemon's memory (policy,
- *    audit keys) is in it.
+ *    (jitsud itself, spawned through the fd opened at start): nothing of
+ *    the daemon's memory (policy, audit keys) is in it. It drops root and
+ *    installs the filter before it reads its first byte.
  *  - The root session never reads the client socket. It takes the
  *    caller's identity from SO_PEERCRED on the accepted socket before the
  *    child gets it, and keeps a copy only to write a last error if the
@@ -40,8 +41,8 @@ struct privsep_child {
 };
 
 /*
- * Forks the child, drops it to the privsep user and re-executes jitsud in
- * it. Returns 0, or -errno with nothing left behind.
+ * Spawns the child (jitsud re-executed, see privsep_child_main). Returns
+ * 0, or -errno with nothing left behind.
  */
 int privsep_spawn(const struct jitsud_ctx *ctx, struct privsep_child *c);
 
@@ -49,9 +50,11 @@ int privsep_spawn(const struct jitsud_ctx *ctx, struct privsep_child *c);
 int privsep_hand_client(const struct privsep_child *c, int client);
 
 /*
- * The child's whole life, in the re-executed image, with the channel on
- * PRIVSEP_CHAN_FD. Never returns.
+ * The child's whole life, in the re-executed image (argv: PRIVSEP_CHILD_ARG
+ * uid gid), with the channel on PRIVSEP_CHAN_FD: it drops from root to
+ * uid:gid (sandbox_drop) and installs the filter before it reads anything.
+ * Never returns.
  */
-__attribute__((noreturn)) void privsep_child_main(void);
+__attribute__((noreturn)) void privsep_child_main(const char *uid, const char *gid);
 
 #endif
