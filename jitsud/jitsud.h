@@ -35,7 +35,6 @@ struct jitsud_ctx {
 	char hostname[256];
 	uid_t privsep_uid; /* --privsep-user, looked up at start */
 	gid_t privsep_gid;
-	int self_exe_fd; /* jitsud's own image, re-executed as the child */
 };
 
 struct privsep_child;

@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
-#include <limits.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -34,6 +33,7 @@
 #include "jitsud.h"
 #include "notify.h"
 #include "privsep.h"
+#include "sandbox.h"
 #include "trail.h"
 
 #define JITSUD_MAX_CONNECTIONS 1024
@@ -132,8 +132,8 @@ static void warm_caches(void)
 }
 
 /*
- * Looks the privsep user up and opens jitsud's own image for the children
- * to re-execute. The user must exist and must not be root.
+ * Looks the privsep user up and builds the children's seccomp filter. The
+ * user must exist and must not be root.
  */
 static int privsep_setup(struct jitsud_ctx *ctx)
 {
@@ -156,14 +156,9 @@ static int privsep_setup(struct jitsud_ctx *ctx)
 	ctx->privsep_uid = pw->pw_uid;
 	ctx->privsep_gid = pw->pw_gid;
 	hubcall_run_as(pw->pw_uid, pw->pw_gid);
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (n > 0) {
-		self[n] = '\0';
-		ctx->self_exe_fd = open(self, O_RDONLY | O_CLOEXEC);
-	}
-	if (ctx->self_exe_fd < 0) {
-		log_err("cannot open jitsud's own binary: %s", strerror(errno));
+	char err[256];
+	if (sandbox_prepare(err, sizeof err) < 0) {
+		log_err("%s: refusing to start", err);
 		return -1;
 	}
 	return 0;
@@ -499,10 +494,6 @@ int main(int argc, char **argv)
 	int test_only = 0, enroll = 0, opt;
 	const char *fingerprint = NULL;
 
-	/* The re-executed unprivileged child of a connection (privsep.h). */
-	if (argc == 4 && !strcmp(argv[1], PRIVSEP_CHILD_ARG))
-		privsep_child_main(argv[2], argv[3]);
-
 	while ((opt = getopt_long(argc, argv, "fc:S:d:thV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'R':
@@ -552,7 +543,6 @@ int main(int argc, char **argv)
 		return JITSUD_EXIT_SYSTEM;
 	}
 	struct daemon_state d = {.ctx.cfg = &cfg,
-				 .ctx.self_exe_fd = -1,
 				 .listen_fd = -1,
 				 .lock_fd = -1,
 				 .tick_fd = -1,

@@ -19,30 +19,42 @@
 
 #include "jitsu/privsep_msg.h"
 #include "jitsu/proto.h"
-#include "jitsu/spawnfd.h"
 #include "sandbox.h"
 #include "session.h"
 
 #define PRIVSEP_MSG_TIMEOUT 10 /* seconds for one client message, once begun */
 
+__attribute__((noreturn)) static void child_run(uid_t uid, gid_t gid);
+
 /*
- * The child is started with posix_spawn (a vfork: no copy of the spare's
- * page tables, which keeps the spare pair cheap) as root, and gives up root
- * first thing in the new image (privsep_child_main), before it reads
- * anything. Only the channel (fd 3) and /dev/null (0, 1, 2: it must not
- * write into jitsud's log) cross the exec; every other fd is close-on-exec.
+ * A plain fork of the spare, before the spare attaches the audit handle:
+ * the daemon's memory holds no secret (the audit key is read from disk
+ * and wiped at each seal, the policy is world-readable by design), and a
+ * fork keeps the pair cheap (an exec per connection would cost more than
+ * the rest of it). The child keeps only the channel (fd 3) and /dev/null
+ * (0, 1, 2: it must not write into jitsud's log).
  */
 int privsep_spawn(const struct jitsud_ctx *ctx, struct privsep_child *c)
 {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
-	char uid[16], gid[16];
-	snprintf(uid, sizeof uid, "%u", (unsigned)ctx->privsep_uid);
-	snprintf(gid, sizeof gid, "%u", (unsigned)ctx->privsep_gid);
-	char *argv[] = {"jitsud-privsep", PRIVSEP_CHILD_ARG, uid, gid, NULL};
-	pid_t pid;
-	int e = spawnfd(ctx->self_exe_fd, argv, sv[1], &pid);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		/* Above the target fds first, so that no dup2 lands on it. */
+		int chan = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
+		if (null < 0 || chan < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
+		    dup2(null, 2) < 0 || dup2(chan, PRIVSEP_CHAN_FD) < 0)
+			_exit(127);
+		for (int s = 1; s < NSIG; s++)
+			signal(s, SIG_DFL);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		child_run(ctx->privsep_uid, ctx->privsep_gid);
+	}
+	int e = pid < 0 ? -errno : 0;
 	close(sv[1]);
 	if (e < 0) {
 		close(sv[0]);
@@ -245,28 +257,15 @@ static int ms_until(int64_t deadline_ms)
 	return left < 0 ? 0 : (int)left;
 }
 
-/* A uid or gid from the command line: decimal, not 0. */
-static int parse_id(const char *s, unsigned *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v == 0 || v > 0xfffffffeUL)
-		return -1;
-	*out = (unsigned)v;
-	return 0;
-}
-
-void privsep_child_main(const char *uid_arg, const char *gid_arg)
+static void child_run(uid_t uid, gid_t gid)
 {
 	struct proxy p = {
 		.chan = PRIVSEP_CHAN_FD, .client = -1, .st = PS_ST_IDLE, .deadline_ms = -1};
-	unsigned uid, gid;
-	/* Nothing has been read yet: give up root, then install the filter,
-	 * then read. Only ever the privsep user proxies. */
+	/* Nothing has been read yet: drop every other descriptor, give up
+	 * root, then install the filter, then read. Only ever the privsep
+	 * user proxies. */
 	syscall(SYS_close_range, PRIVSEP_CHAN_FD + 1, ~0U, 0);
-	if (parse_id(uid_arg, &uid) < 0 || parse_id(gid_arg, &gid) < 0 ||
-	    sandbox_drop((uid_t)uid, (gid_t)gid) < 0 || getuid() == 0 || geteuid() == 0)
+	if (sandbox_drop(uid, gid) < 0 || getuid() == 0 || geteuid() == 0)
 		_exit(1);
 	if (sandbox_seccomp(p.chan) < 0)
 		_exit(1);

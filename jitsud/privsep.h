@@ -13,10 +13,10 @@
  * MUST rules:
  *  - The child runs as the privsep user (jitsud --privsep-user, default
  *    _jitsu), with no groups, no capabilities, PR_SET_NO_NEW_PRIVS, not
- *    dumpable, under the seccomp allow-list of sandbox.h, in a fresh image
- *    (jitsud itself, spawned through the fd opened at start): nothing of
- *    the daemon's memory (policy, audit keys) is in it. It drops root and
- *    installs the filter before it reads its first byte.
+ *    dumpable, under the seccomp allow-list of sandbox.h. It is forked
+ *    from the spare before the spare touches anything of a client, drops
+ *    root and installs the filter before it reads its first byte, and
+ *    keeps no descriptor but the channel (and /dev/null as 0, 1, 2).
  *  - The root session never reads the client socket. It takes the
  *    caller's identity from SO_PEERCRED on the accepted socket before the
  *    child gets it, and keeps a copy only to write a last error if the
@@ -31,8 +31,7 @@
 
 #include "jitsud.h"
 
-#define PRIVSEP_CHILD_ARG "--privsep-child" /* argv[1] of the re-executed child */
-#define PRIVSEP_CHAN_FD 3                   /* the channel, in the child */
+#define PRIVSEP_CHAN_FD 3 /* the channel, in the child */
 
 /* One unprivileged child, forked ahead of its client. */
 struct privsep_child {
@@ -41,20 +40,12 @@ struct privsep_child {
 };
 
 /*
- * Spawns the child (jitsud re-executed, see privsep_child_main). Returns
- * 0, or -errno with nothing left behind.
+ * Forks the child, which drops to the privsep user and waits for its
+ * client on the channel. Returns 0, or -errno with nothing left behind.
  */
 int privsep_spawn(const struct jitsud_ctx *ctx, struct privsep_child *c);
 
 /* Hands the accepted client socket to the child (it keeps its own copy). */
 int privsep_hand_client(const struct privsep_child *c, int client);
-
-/*
- * The child's whole life, in the re-executed image (argv: PRIVSEP_CHILD_ARG
- * uid gid), with the channel on PRIVSEP_CHAN_FD: it drops from root to
- * uid:gid (sandbox_drop) and installs the filter before it reads anything.
- * Never returns.
- */
-__attribute__((noreturn)) void privsep_child_main(const char *uid, const char *gid);
 
 #endif

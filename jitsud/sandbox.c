@@ -5,6 +5,9 @@
 #include "sandbox.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <seccomp.h>
@@ -79,8 +82,63 @@ static const int allowed[] = {
 	SCMP_SYS(exit),           SCMP_SYS(exit_group),
 };
 
+/* The filter, compiled once (sandbox_prepare) and installed by every
+ * child: building it with libseccomp per connection would cost more than
+ * the child's fork. */
+static struct sock_filter *prog;
+static unsigned short prog_len;
+
+int sandbox_prepare(char *err, size_t errlen)
+{
+	if (prog)
+		return 0;
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
+	if (!ctx) {
+		snprintf(err, errlen, "seccomp: cannot build the filter");
+		return -ENOMEM;
+	}
+	int r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+	for (size_t i = 0; r == 0 && i < sizeof allowed / sizeof allowed[0]; i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0);
+	/* Memory, never executable. */
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
+				     SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
+				     SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+	/* The program, as the kernel takes it, read back through a pipe. */
+	int p[2] = {-1, -1};
+	uint8_t buf[65536];
+	ssize_t n = -1;
+	if (r == 0 && pipe2(p, O_CLOEXEC) == 0) {
+		r = seccomp_export_bpf(ctx, p[1]);
+		close(p[1]);
+		n = r == 0 ? read(p[0], buf, sizeof buf) : -1;
+		close(p[0]);
+	}
+	seccomp_release(ctx);
+	if (r < 0 || n <= 0 || n % (ssize_t)sizeof(struct sock_filter) ||
+	    n / (ssize_t)sizeof(struct sock_filter) > BPF_MAXINSNS) {
+		snprintf(err, errlen, "seccomp: cannot build the filter: %s",
+			 strerror(r < 0 ? -r : EINVAL));
+		return r < 0 ? r : -EINVAL;
+	}
+	prog = malloc((size_t)n);
+	if (!prog) {
+		snprintf(err, errlen, "seccomp: out of memory");
+		return -ENOMEM;
+	}
+	memcpy(prog, buf, (size_t)n);
+	prog_len = (unsigned short)(n / (ssize_t)sizeof(struct sock_filter));
+	return 0;
+}
+
 int sandbox_seccomp(int fd)
 {
+	char err[128];
+	if (sandbox_prepare(err, sizeof err) < 0)
+		return -EINVAL;
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_sigaction = on_sigsys;
@@ -93,32 +151,11 @@ int sandbox_seccomp(int fd)
 	sigemptyset(&sys);
 	sigaddset(&sys, SIGSYS);
 	sigprocmask(SIG_UNBLOCK, &sys, NULL);
-
-	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
-	if (!ctx)
-		return -ENOMEM;
-	int r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-	for (size_t i = 0; r == 0 && i < sizeof allowed / sizeof allowed[0]; i++)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0);
-	/* Memory, never executable. */
-	if (r == 0)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
-				     SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-	if (r == 0)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
-				     SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-	/* Signals to itself only (abort(), sanitizers). */
-	scmp_datum_t self = (scmp_datum_t)getpid();
-	if (r == 0)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1,
-				     SCMP_A0(SCMP_CMP_EQ, self));
-	if (r == 0)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-				     SCMP_A0(SCMP_CMP_EQ, self));
-	if (r == 0)
-		r = seccomp_load(ctx);
-	seccomp_release(ctx);
-	return r;
+	struct sock_fprog fp = {.len = prog_len, .filter = prog};
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fp, 0, 0) < 0)
+		return -errno;
+	return 0;
 }
 
 void sandbox_syscall_name(int nr, char *buf, size_t len)

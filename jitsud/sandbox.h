@@ -11,7 +11,8 @@
  *    other raises SIGSYS, whose handler reports the call's number on the
  *    report fd as one PS_SECCOMP frame and exits. The call never runs.
  *  - Descriptors cannot be created except by receiving them; memory can
- *    never be made executable; signals go only to the process itself.
+ *    never be made executable; no signal can be sent (an abort() shows as
+ *    a refused tgkill).
  */
 #ifndef JITSUD_SANDBOX_H
 #define JITSUD_SANDBOX_H
@@ -22,8 +23,13 @@
 /* Drops from root to uid:gid as above. Returns 0 or -errno. */
 int sandbox_drop(uid_t uid, gid_t gid);
 
-/* Installs the SIGSYS reporter (to report_fd) and the filter. Returns 0 or
- * -errno; the caller must not go on without it. */
+/* Compiles the filter once, in the daemon at start (a child then only
+ * installs it). Returns 0, or -errno with a reason in err. */
+int sandbox_prepare(char *err, size_t errlen);
+
+/* Installs the SIGSYS reporter (to report_fd) and the filter (compiling it
+ * first if sandbox_prepare() was not called). Returns 0 or -errno; the
+ * caller must not go on without it. */
 int sandbox_seccomp(int report_fd);
 
 /* The name of syscall nr on this architecture into buf ("#nr" if unknown),

@@ -4,7 +4,7 @@ failing child costs only its own connection.
 
 (a) the parsing process of a connection held open mid-request runs as the
     privsep user, without groups or capabilities, with NoNewPrivs=1 and
-    Seccomp=2 (filter mode), in a re-executed image;
+    Seccomp=2 (filter mode), holding nothing but the channel and the client;
 (b) a child killed with SIGKILL (mid-request and mid-run) ends only that
     connection: the client gets one error line, the trail records it, the
     other connections and the daemon go on;
@@ -24,8 +24,8 @@ import time
 import pytest
 
 from conftest import (assert_safe_after, audit_records, connect, jitsu, poll_until, rp)
-from test_badinput import (StdFds, _exec, busy_children, daemon_children, read_line,
-                           wait_no_sessions)
+from test_badinput import (StdFds, _exec, _listen_inode, busy_children, daemon_children,
+                           read_line, wait_no_sessions)
 
 import jitsu_it_conftest as it
 
@@ -110,10 +110,15 @@ def test_parsing_child_is_unprivileged_and_filtered(users, daemon, fds):
         assert st["Seccomp"] == "2"
         for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
             assert int(st[cap], 16) == 0, (cap, st[cap])
-        # A fresh image of jitsud, not a fork of the root process's memory.
-        with open("/proc/%s/cmdline" % child, "rb") as f:
-            assert f.read().split(b"\0")[:2] == [b"jitsud-privsep", b"--privsep-child"]
-        # It holds the client's socket; the connection process is root.
+        # Nothing of the daemon's: /dev/null as 0-2, then only sockets and
+        # what the client itself sent with its request (here its stdio
+        # and cwd); no audit file, no state, no listening socket.
+        fds = {fd: os.readlink("/proc/%s/fd/%s" % (child, fd))
+               for fd in os.listdir("/proc/%s/fd" % child)}
+        assert [fds[f] for f in ("0", "1", "2")] == ["/dev/null"] * 3, fds
+        listen = "socket:[%s]" % _listen_inode(daemon)
+        for fd, target in fds.items():
+            assert target != listen and not target.startswith(daemon.dir), (fd, target)
         assert status(session)["Uid"].split()[0] == "0"
         # The spares waiting for the next clients have their child already
         # (the spare pair): no fork on the request's path.
