@@ -1,7 +1,7 @@
 /*
  * privsep: privilege separation of a connection. Each connection process
- * (root, forked ahead as a spare) has an unprivileged child, forked and
- * re-executed ahead with it (the spare pair). The child owns the client
+ * (root, forked ahead as a spare) has an unprivileged child, forked ahead
+ * with it (the spare pair). The child owns the client
  * socket and is the client's proxy: it reads and decodes every client
  * message (proto_recv, proto_exec_decode, with all their caps), checks
  * it, and forwards a compact re-encoding over a socketpair (the channel)
