@@ -84,8 +84,10 @@ static void send_bad(struct proxy *p, const char *why)
 	proto_buf_init(&b);
 	proto_put_u32(&b, PROTO_E_PROTOCOL);
 	proto_put_str(&b, why);
-	if (b.err || proto_send(p->chan, PS_BAD, b.data, b.len, NULL, 0) < 0)
+	if (b.err)
 		_exit(1);
+	if (proto_send(p->chan, PS_BAD, b.data, b.len, NULL, 0) < 0)
+		_exit(0); /* the root side has ended the session */
 	proto_buf_free(&b);
 	p->deaf = 1;
 }
@@ -94,7 +96,7 @@ static void forward(struct proxy *p, uint8_t type, const void *payload, size_t l
 		    unsigned nfds)
 {
 	if (proto_send(p->chan, type, payload, len, fds, nfds) < 0)
-		_exit(1);
+		_exit(0); /* the root side has ended the session */
 	p->st = ps_after_child(type, p->st);
 	if (p->st != PS_ST_PROMPT && p->st != PS_ST_REQUEST)
 		p->deadline_ms = -1;

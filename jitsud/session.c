@@ -166,20 +166,28 @@ static void child_failed(struct session *s, pid_t pid, const char *why)
 		log_err("%s", err);
 }
 
-/* The channel closed: the client left (the child exits 0), or the child
- * died. Only the second is news. */
-static void child_ended(struct session *s)
+/* Reports a child that ended other than by exiting 0 (which it does when
+ * the client or the session is gone). */
+static void child_status(struct session *s, pid_t pid, int st)
 {
-	pid_t pid = s->child;
-	int st = child_reap(s);
 	char why[64];
-	if (pid <= 0 || (WIFEXITED(st) && WEXITSTATUS(st) == 0))
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
 		return;
 	if (WIFSIGNALED(st))
 		snprintf(why, sizeof why, "died of signal %d", WTERMSIG(st));
 	else
 		snprintf(why, sizeof why, "exited with status %d", WEXITSTATUS(st));
 	child_failed(s, pid, why);
+}
+
+/* The channel closed: the client left (the child exits 0), or the child
+ * died. Only the second is news. */
+static void child_ended(struct session *s)
+{
+	pid_t pid = s->child;
+	int st = child_reap(s);
+	if (pid > 0)
+		child_status(s, pid, st);
 }
 
 /*
@@ -700,9 +708,14 @@ static void child_finish(struct session *s, int sigfd)
 	s->sock = -1;
 	int64_t deadline = proto_deadline(SESSION_BYE_TIMEOUT);
 	while (s->child > 0) {
-		pid_t w = waitpid(s->child, NULL, WNOHANG);
-		if (w == s->child || (w < 0 && errno != EINTR)) {
+		int st = 0;
+		pid_t pid = s->child, w = waitpid(pid, &st, WNOHANG);
+		if (w == pid || (w < 0 && errno != EINTR)) {
 			s->child = 0;
+			/* Died before the end (an approval wait reads nothing):
+			 * that is news too, once. */
+			if (w == pid && !s->child_dead)
+				child_status(s, pid, st);
 			break;
 		}
 		int64_t left = deadline - proto_deadline(0);
