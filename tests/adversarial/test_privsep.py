@@ -19,6 +19,7 @@ import platform
 import pwd
 import signal
 import socket
+import subprocess
 import time
 
 import pytest
@@ -275,3 +276,23 @@ def test_no_new_connection_processes_leak(users, daemon, fds):
 
     # Two spares, one child each.
     poll_until(lambda: privsep_processes() == 2, 10, "only the spare pairs' children")
+
+
+def test_missing_privsep_user_refuses_to_start(users, workdir):
+    """No privsep user, no daemon: one line that says how to create it."""
+    d = it.Daemon(workdir, POLICY)
+    name = it.PRIVSEP_USER + "x"
+    r = subprocess.run([it.JITSUD, "-f", "-c", d.policy, "-S", d.socket, "-d", d.state,
+                        "--privsep-user", name], capture_output=True, timeout=30,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 1, r
+    lines = r.stderr.decode().splitlines()
+    assert len(lines) == 1, lines
+    assert "privsep user '%s' does not exist" % name in lines[0]
+    assert "useradd --system" in lines[0]
+    assert not os.path.exists(d.socket)
+    # Root as the privsep user is refused the same way.
+    r = subprocess.run([it.JITSUD, "-f", "-c", d.policy, "-S", d.socket, "-d", d.state,
+                        "--privsep-user", "root"], capture_output=True, timeout=30,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 1 and b"must not have uid or gid 0" in r.stderr, r
