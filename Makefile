@@ -69,6 +69,9 @@ install: deps-build $(BUILD)/build.ninja
 	meson configure $(BUILD) --prefix=$(PREFIX) >/dev/null
 	ninja -C $(BUILD)
 	DESTDIR=$(DESTDIR) meson install -C $(BUILD) --no-rebuild
+	@# jitsud refuses to start without its privsep user; a staged
+	@# install (DESTDIR) leaves that to the package's postinst.
+	@if [ -z "$(DESTDIR)" ]; then scripts/privsep-user.sh _jitsu; fi
 
 lint: deps-lint $(BUILD)/build.ninja
 	scripts/lint.sh $(BUILD)

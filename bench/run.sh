@@ -33,6 +33,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "$BUILD_ARG" 2>/dev/null && pwd) || { echo "bench: no build directory $BUILD_ARG" >&2; exit 1; }
 
 BENCH_USER=jitsubench
+PRIVSEP_USER=jitsubenchps # jitsud --privsep-user for this run
 RUNS=${BENCH_RUNS:-334}
 ROUNDS=${BENCH_ROUNDS:-3}
 WARMUP=20
@@ -49,7 +50,7 @@ BUILD_JITSUD=$BUILD/jitsud/jitsud
 BUILD_JITSU=$BUILD/jitsu/jitsu
 
 T='' JPID='' S6PID='' NPID='' CHILD=''
-USER_CREATED=0 SUDOERS_WRITTEN=0 DOAS_STATE=untouched SUDO_TS_EXISTED=1
+USER_CREATED=0 PRIVSEP_CREATED=0 SUDOERS_WRITTEN=0 DOAS_STATE=untouched SUDO_TS_EXISTED=1
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
@@ -73,6 +74,10 @@ cleanup() {
 		for pid in $pids; do timeout 5 tail --pid="$pid" -f /dev/null 2>/dev/null; done
 		userdel "$BENCH_USER" || log "could not remove user $BENCH_USER"
 		getent group "$BENCH_USER" >/dev/null && groupdel "$BENCH_USER"
+	fi
+	if [ "$PRIVSEP_CREATED" = 1 ]; then
+		userdel "$PRIVSEP_USER" || log "could not remove user $PRIVSEP_USER"
+		getent group "$PRIVSEP_USER" >/dev/null && groupdel "$PRIVSEP_USER"
 	fi
 	[ "$SUDO_TS_EXISTED" = 0 ] && rm -f "/run/sudo/ts/$BENCH_USER"
 	[ "$SUDOERS_WRITTEN" = 1 ] && rm -f "$SUDOERS_FILE"
@@ -180,6 +185,9 @@ done
 useradd -M -d /nonexistent -s /usr/sbin/nologin -c "jitsu bench (temporary)" "$BENCH_USER" ||
 	die "useradd $BENCH_USER"
 USER_CREATED=1
+useradd --system --no-create-home --shell /usr/sbin/nologin "$PRIVSEP_USER" ||
+	die "useradd $PRIVSEP_USER"
+PRIVSEP_CREATED=1
 chown "$BENCH_USER:" "$T/work"
 [ -e "/run/sudo/ts/$BENCH_USER" ] || SUDO_TS_EXISTED=0
 
@@ -223,7 +231,7 @@ NPID=$!
 exec 3<"$T/notify.fifo"
 read -r -t 10 line <&3 && [ "$line" = listening ] || die "notify listener did not start"
 NOTIFY_SOCKET=@$NOTIFY_NAME "$JITSUD" -f -c "$T/policy.conf" -S "$SOCK" -d "$T/state" \
-	</dev/null >"$T/jitsud.log" 2>&1 &
+	--privsep-user "$PRIVSEP_USER" </dev/null >"$T/jitsud.log" 2>&1 &
 JPID=$!
 read -r -t 25 line <&3
 exec 3<&-

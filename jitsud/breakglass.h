@@ -8,6 +8,8 @@
 #include "session.h"
 
 #define BREAKGLASS_ANSWER_TIMEOUT 600 /* seconds to phone an admin and type the code */
+_Static_assert(BREAKGLASS_ANSWER_TIMEOUT <= SESSION_PROMPT_TIMEOUT_MAX,
+	       "the privsep child must wait as long as a break-glass prompt");
 #define BREAKGLASS_TRIES 3            /* responses per challenge */
 #define BREAKGLASS_USED_MAX 4096      /* consumed challenges remembered at once */
 

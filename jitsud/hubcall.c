@@ -22,8 +22,17 @@
 #include "jitsu/resolve.h"
 
 #define HUBCALL_NAME "jitsu-hubcall"
-#define HUBCALL_NOBODY 65534
+#define HUBCALL_NOBODY 65534 /* until hubcall_run_as() says otherwise */
 #define HUBCALL_MAX_ANSWER (1024 * 1024 + 4096)
+
+static uid_t helper_uid = HUBCALL_NOBODY;
+static gid_t helper_gid = HUBCALL_NOBODY;
+
+void hubcall_run_as(uid_t uid, gid_t gid)
+{
+	helper_uid = uid;
+	helper_gid = gid;
+}
 
 /* Finds the helper beside this binary (a build tree) or in LIBEXECDIR,
  * opened and checked like any binary jitsud runs as root. */
@@ -52,7 +61,8 @@ static int find_helper(struct resolved *r, char *err, size_t errlen)
 	return -ENOENT;
 }
 
-/* The child: nobody, no new privileges, stdin and stdout the pipes. */
+/* The child: the privsep user, no new privileges, stdin and stdout the
+ * pipes. */
 static void run_helper(const struct resolved *r, int in, int out, char *const argv[])
 {
 	if (dup2(in, 0) < 0 || dup2(out, 1) < 0)
@@ -63,9 +73,8 @@ static void run_helper(const struct resolved *r, int in, int out, char *const ar
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	if (setgroups(0, NULL) < 0 ||
-	    setresgid(HUBCALL_NOBODY, HUBCALL_NOBODY, HUBCALL_NOBODY) < 0 ||
-	    setresuid(HUBCALL_NOBODY, HUBCALL_NOBODY, HUBCALL_NOBODY) < 0 ||
+	if (setgroups(0, NULL) < 0 || setresgid(helper_gid, helper_gid, helper_gid) < 0 ||
+	    setresuid(helper_uid, helper_uid, helper_uid) < 0 ||
 	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		_exit(127);
 	char *envp[] = {"PATH=/usr/bin:/bin", NULL};

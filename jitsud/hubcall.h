@@ -12,8 +12,10 @@
  *  - The helper binary passes the same checks as a command run as root
  *    (root-owned, not writable by others, safe directories) and is
  *    executed through the checked fd.
- *  - It runs as nobody (65534) with no supplementary groups and
- *    PR_SET_NO_NEW_PRIVS, with only stdin, stdout and stderr open.
+ *  - It runs as the privsep user (hubcall_run_as(), jitsud
+ *    --privsep-user; nobody (65534) if never set) with no supplementary
+ *    groups and PR_SET_NO_NEW_PRIVS, with only stdin, stdout and stderr
+ *    open.
  *  - Its answer is bounded and parsed as hostile input.
  */
 #ifndef JITSUD_HUBCALL_H
@@ -21,6 +23,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "hublink.h"
 
@@ -33,6 +36,9 @@
 int hubcall(const struct hublink *l, const char *method, const char *path, const json_t *body,
 	    long timeout_ms, int cancel_fd, long *status, json_t **answer, char *err,
 	    size_t errlen);
+
+/* The user the helper runs as; jitsud sets it once at start. */
+void hubcall_run_as(uid_t uid, gid_t gid);
 
 /* Runs `jitsu-hubcall enroll ...` in place of this process (as root, for
  * jitsud --enroll), the endpoint put into policy group if not NULL.

@@ -6,8 +6,9 @@
  *       reads one JSON request on stdin: {"url","fingerprint","auth",
  *       "method","path","body"?,"timeout_ms"}; makes the call with the hub
  *       pinned; writes {"status":N,"answer":{...}} or {"error":"..."} on
- *       stdout. jitsud runs it as nobody; it confines itself with seccomp
- *       once the request is read (hubcall_sandbox.h).
+ *       stdout. jitsud runs it as its privsep user (--privsep-user); it
+ *       confines itself with seccomp once the request is read
+ *       (hubcall_sandbox.h).
  *   jitsu-hubcall enroll STATEDIR URL FINGERPRINT|""
  *       jitsud --enroll, as root; the token in $JITSU_ENROLL_TOKEN.
  *
@@ -105,8 +106,9 @@ static int call_main(void)
 int main(int argc, char **argv)
 {
 	char err[512];
-	/* Run as the shared nobody user: no other nobody process may attach to
-	 * us and read the endpoint credential that arrives on stdin next. */
+	/* Run as jitsud's privsep user, shared with its connection children:
+	 * no other process of that user may attach to us and read the
+	 * endpoint credential that arrives on stdin next. */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		return reply_error("cannot make jitsu-hubcall undumpable");
 	if (argc == 2 && !strcmp(argv[1], "call"))

@@ -6,6 +6,7 @@
 #define JITSUD_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "jitsu/policy.h"
 
@@ -23,6 +24,7 @@ struct jitsud_config {
 	unsigned audit_keep;      /* rotated audit files kept; 0: all */
 	unsigned policy_interval; /* seconds between hub policy fetches; 0: the default */
 	unsigned hub_heartbeat;   /* seconds between heartbeats to the hub; 0: default */
+	const char *privsep_user; /* runs the unprivileged child and the hub helper */
 };
 
 /* "local", "hub:<group>:<version>" or "none" (policysync.h). */
@@ -37,13 +39,18 @@ struct jitsud_ctx {
 	char policy_version[JITSUD_POLICY_VERSION_MAX]; /* of policy, for audit records */
 	struct audit_log *audit;
 	char hostname[256];
+	uid_t privsep_uid; /* --privsep-user, looked up at start */
+	gid_t privsep_gid;
 };
+
+struct privsep_child;
 
 /*
  * Serves one client on sock in a process of its own (forked by the main
- * loop), then returns. Never returns to the accept loop with privileges or
- * state changed; the caller _exit()s afterwards.
+ * loop), through the unprivileged child forked ahead with it (privsep.h),
+ * then returns. Never returns to the accept loop with privileges or state
+ * changed; the caller _exit()s afterwards.
  */
-void session_serve(int sock, const struct jitsud_ctx *ctx);
+void session_serve(int sock, const struct privsep_child *child, const struct jitsud_ctx *ctx);
 
 #endif

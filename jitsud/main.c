@@ -35,15 +35,20 @@
 #include "policydoc.h"
 #include "policysync.h"
 #include "ship.h"
+#include "privsep.h"
+#include "sandbox.h"
 #include "trail.h"
 
 #define JITSUD_MAX_CONNECTIONS 1024
 #define JITSUD_SPARES 2 /* connection processes forked ahead, waiting in accept */
 
+/* The default --privsep-user: see privsep.h. */
+#define JITSUD_PRIVSEP_USER "_jitsu"
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: jitsud [-f] [-c policy] [-S socket] [-d statedir]\n"
-		   "              [--audit-rotate SIZE] [--audit-keep N]\n"
+		   "              [--audit-rotate SIZE] [--audit-keep N] [--privsep-user NAME]\n"
 		   "              [--policy-interval SECONDS] [--hub-heartbeat SECONDS]\n"
 		   "       jitsud -t [-c policy]\n"
 		   "       jitsud [-d statedir] --enroll URL TOKEN [--fingerprint SHA256]\n"
@@ -129,6 +134,39 @@ static void warm_caches(void)
 	endpwent();
 	endgrent();
 	tzset();
+}
+
+/*
+ * Looks the privsep user up and builds the children's seccomp filter. The
+ * user must exist and must not be root.
+ */
+static int privsep_setup(struct jitsud_ctx *ctx)
+{
+	const char *name = ctx->cfg->privsep_user;
+	if (!name || !name[0]) {
+		log_err("--privsep-user needs a user name: refusing to start");
+		return -1;
+	}
+	struct passwd *pw = getpwnam(name);
+	if (!pw) {
+		log_err("privsep user '%s' does not exist (create it: useradd --system "
+			"--no-create-home --shell /usr/sbin/nologin %s): refusing to start",
+			name, name);
+		return -1;
+	}
+	if (pw->pw_uid == 0 || pw->pw_gid == 0) {
+		log_err("privsep user '%s' must not have uid or gid 0: refusing to start", name);
+		return -1;
+	}
+	ctx->privsep_uid = pw->pw_uid;
+	ctx->privsep_gid = pw->pw_gid;
+	hubcall_run_as(pw->pw_uid, pw->pw_gid);
+	char err[256];
+	if (sandbox_prepare(err, sizeof err) < 0) {
+		log_err("%s: refusing to start", err);
+		return -1;
+	}
+	return 0;
 }
 
 static int make_state_dir(const char *dir)
@@ -291,17 +329,39 @@ static void spare_main(struct daemon_state *d)
 	close(d->busy_r);
 	close(d->ctl_w);
 	sigprocmask(SIG_SETMASK, &d->old_mask, NULL);
-	/* Whatever a request will need first is done now, while idle. */
+	/* Whatever a request will need first is done now, while idle: the
+	 * unprivileged child of the pair first, so its exec overlaps the rest. */
 	char err[512];
+	struct privsep_child child;
+	int e = privsep_spawn(&d->ctx, &child);
+	if (e < 0) {
+		log_err("cannot start the unprivileged child: %s", strerror(-e));
+		sleep(1); /* not a fork loop */
+		_exit(1);
+	}
 	if (audit_attach(d->ctx.audit, err, sizeof err) < 0)
 		log_err("%s", err);
 	warm_caches();
 	for (;;) {
-		struct pollfd p[2] = {{d->ctl_r, POLLIN, 0}, {d->listen_fd, POLLIN, 0}};
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
+		struct pollfd p[3] = {
+			{d->ctl_r, POLLIN, 0}, {d->listen_fd, POLLIN, 0}, {child.chan, POLLIN, 0}};
+		if (poll(p, 3, -1) < 0 && errno != EINTR)
 			_exit(1);
-		if (p[0].revents)
+		if (p[0].revents) {
+			/* Retired: take the child along rather than orphan it. */
+			kill(child.pid, SIGKILL);
+			waitpid(child.pid, NULL, 0);
 			_exit(0);
+		}
+		if (p[2].revents) {
+			/* The child died before any client: this pair is useless. */
+			int st = 0;
+			waitpid(child.pid, &st, 0);
+			log_err("unprivileged child %d ended while idle (status 0x%x)",
+				(int)child.pid, (unsigned)st);
+			sleep(1);
+			_exit(1);
+		}
 		if (!(p[1].revents & POLLIN))
 			continue;
 		int c = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
@@ -313,7 +373,7 @@ static void spare_main(struct daemon_state *d)
 		close(d->listen_fd);
 		close(d->ctl_r);
 		close(d->busy_w);
-		session_serve(c, &d->ctx);
+		session_serve(c, &child, &d->ctx);
 		_exit(0);
 	}
 }
@@ -445,6 +505,7 @@ int main(int argc, char **argv)
 		.policy_path = JITSU_SYSCONFDIR "/jitsu/policy.conf",
 		.socket_path = "/run/jitsu/jitsud.sock",
 		.state_dir = "/var/lib/jitsu",
+		.privsep_user = JITSUD_PRIVSEP_USER,
 	};
 	static const struct option longopts[] = {
 		{"audit-rotate", required_argument, NULL, 'R'},
@@ -454,6 +515,7 @@ int main(int argc, char **argv)
 		{"fingerprint", required_argument, NULL, 'F'},
 		{"policy-interval", required_argument, NULL, 'P'},
 		{"group", required_argument, NULL, 'G'},
+		{"privsep-user", required_argument, NULL, 'U'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -500,6 +562,7 @@ int main(int argc, char **argv)
 				return JITSUD_EXIT_CONFIG;
 			}
 			break;
+		case 'U': cfg.privsep_user = optarg; break;
 		case 'f': cfg.foreground = 1; break;
 		case 'c': cfg.policy_path = optarg; break;
 		case 'S': cfg.socket_path = optarg; break;
@@ -549,6 +612,8 @@ int main(int argc, char **argv)
 		return JITSUD_EXIT_CONFIG;
 	}
 	d.ctx.policy = d.policy;
+	if (privsep_setup(&d.ctx) < 0)
+		return JITSUD_EXIT_CONFIG;
 	if (gethostname(d.ctx.hostname, sizeof d.ctx.hostname - 1) < 0)
 		strcpy(d.ctx.hostname, "localhost");
 	warm_caches();

@@ -2,8 +2,12 @@
  * session: one client connection, in its own forked process.
  *
  * MUST rules:
- *  - The caller is who SO_PEERCRED and SO_PEERGROUPS say, never what the
- *    message says.
+ *  - The caller is who SO_PEERCRED and SO_PEERGROUPS say on the accepted
+ *    socket, never what a message says.
+ *  - Nothing here reads the client socket: the client's messages arrive
+ *    from the unprivileged child (privsep.h), each checked against the
+ *    closed table of privsep_msg.h in the state it arrives in. A message
+ *    outside it kills the child and ends the connection.
  *  - The request is read under a deadline and fully decoded and checked
  *    before anything acts on it; a malformed one ends the connection.
  *  - The command is looked up with the caller's own credentials, then
@@ -33,14 +37,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jitsu/audit.h"
 #include "jitsu/envbuild.h"
 #include "jitsu/log.h"
+#include "jitsu/privsep_msg.h"
 #include "jitsu/proto.h"
 #include "jitsu/resolve.h"
 #include "approval.h"
 #include "breakglass.h"
 #include "challenge.h"
 #include "jitsud.h"
+#include "privsep.h"
+#include "sandbox.h"
 #include "session.h"
 #include "spawn.h"
 #include "trail.h"
@@ -49,9 +57,9 @@
 #define SO_PEERGROUPS 59
 #endif
 
-#define SESSION_REQUEST_TIMEOUT 10 /* seconds to send the request */
-#define SESSION_BYE_TIMEOUT 2      /* seconds to say goodbye after the exit */
-#define SESSION_KILL_GRACE 5       /* seconds from SIGTERM to SIGKILL at time-out */
+#define SESSION_CHILD_SLACK 5 /* seconds the child's own deadlines come first */
+#define SESSION_BYE_TIMEOUT 2 /* seconds to say goodbye after the exit */
+#define SESSION_KILL_GRACE 5  /* seconds from SIGTERM to SIGKILL at time-out */
 
 static int peer_identify(int sock, struct peer *p)
 {
@@ -129,7 +137,95 @@ void session_refuse(struct session *s, enum proto_err code, const char *fmt, ...
 	else if (s->stage == STAGE_PERMITTED)
 		trail_refused(s, msg);
 	s->stage = STAGE_FINAL;
-	proto_send_error(s->sock, code, msg);
+	proto_send_error(s->child_dead ? s->client : s->sock, code, msg);
+}
+
+/* Reaps the child; kills it first if it still runs. Returns its status. */
+static int child_reap(struct session *s)
+{
+	int st = 0;
+	if (s->child <= 0)
+		return 0;
+	kill(s->child, SIGKILL);
+	while (waitpid(s->child, &st, 0) < 0 && errno == EINTR)
+		;
+	s->child = 0;
+	return st;
+}
+
+/* The child is gone for a reason that is not the client's leaving: log and
+ * record it; from here the last word goes to the client directly. */
+static void child_failed(struct session *s, pid_t pid, const char *why)
+{
+	char err[256];
+	s->child_dead = 1;
+	log_err("user=%s uid=%u pid=%d: unprivileged child %d %s: ending the connection",
+		s->peer.user[0] ? s->peer.user : "?", (unsigned)s->peer.uid, (int)s->peer.pid,
+		(int)pid, why);
+	json_t *f = json_pack("{s:i,s:s}", "child_pid", (int)pid, "why", why);
+	if (trail_event(s, AUDIT_EV_PRIVSEP, f, err, sizeof err) < 0)
+		log_err("%s", err);
+}
+
+/* Reports a child that ended other than by exiting 0 (which it does when
+ * the client or the session is gone). */
+static void child_status(struct session *s, pid_t pid, int st)
+{
+	char why[64];
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return;
+	if (WIFSIGNALED(st))
+		snprintf(why, sizeof why, "died of signal %d", WTERMSIG(st));
+	else
+		snprintf(why, sizeof why, "exited with status %d", WEXITSTATUS(st));
+	child_failed(s, pid, why);
+}
+
+/* The channel closed: the client left (the child exits 0), or the child
+ * died. Only the second is news. */
+static void child_ended(struct session *s)
+{
+	pid_t pid = s->child;
+	int st = child_reap(s);
+	if (pid > 0)
+		child_status(s, pid, st);
+}
+
+/*
+ * Reads the child's next message, which the table must allow in state st,
+ * by deadline_ms. Returns 0; -ETIMEDOUT; -ECONNRESET when the channel
+ * closed (child_ended() has told why); -EPROTO after killing a child that
+ * broke the table, or that reported a system call its filter refused.
+ */
+static int session_recv(struct session *s, enum ps_state st, struct proto_msg *m,
+			int64_t deadline_ms)
+{
+	char why[160], name[64];
+	uint32_t nr;
+	int r = proto_recv_until(s->sock, m, PROTO_MAX_FDS, deadline_ms);
+	if (r == -ETIMEDOUT)
+		return r;
+	if (r == -ECONNRESET) {
+		child_ended(s);
+		return r;
+	}
+	if (r < 0)
+		snprintf(why, sizeof why, "sent a malformed frame");
+	else if ((r = ps_check_from_child(m, st)) < 0)
+		snprintf(why, sizeof why, "sent %s in state %s (%s)", ps_type_name(m->type),
+			 ps_state_name(st), strerror(-r));
+	else if (m->type != PS_SECCOMP)
+		return 0;
+	else {
+		proto_decode_u32(m, &nr);
+		sandbox_syscall_name((int)nr, name, sizeof name);
+		snprintf(why, sizeof why, "broke its seccomp filter: system call %s", name);
+	}
+	proto_msg_free(m);
+	pid_t pid = s->child;
+	child_reap(s);
+	child_failed(s, pid, why);
+	return -EPROTO;
 }
 
 /*
@@ -291,20 +387,22 @@ int session_ask(struct session *s, const char *prompt, int echo, char *buf, size
 int session_ask_within(struct session *s, const char *prompt, int echo, char *buf, size_t len,
 		       unsigned secs)
 {
-	struct timeval tv = {(time_t)secs, 0};
 	struct proto_msg m;
 	char *ans = NULL;
 	int r = -1;
 
 	if (proto_send_u32_str(s->sock, PROTO_PROMPT, echo ? 1 : 0, prompt) < 0)
 		return -1;
-	setsockopt(s->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	if (proto_recv_until(s->sock, &m, 0, proto_deadline(secs)) < 0) {
+	/* The proxy allows any prompt SESSION_PROMPT_TIMEOUT_MAX; this one's
+	 * own bound is kept here. */
+	if (session_recv(s, PS_ST_PROMPT, &m, proto_deadline(secs + SESSION_CHILD_SLACK)) < 0) {
 		/* Gone (or too slow) while its terminal had echo off: put it back. */
 		session_restore_tty(s);
 		return -1;
 	}
-	if (m.type == PROTO_ANSWER && len > 0 && proto_decode_str(&m, len - 1, &ans) == 0) {
+	if (m.type == PS_BAD)
+		session_restore_tty(s); /* no answer, and no goodbye either */
+	if (m.type == PS_ANSWER && len > 0 && proto_decode_str(&m, len - 1, &ans) == 0) {
 		memcpy(buf, ans, strlen(ans) + 1);
 		explicit_bzero(ans, strlen(ans));
 		r = 0;
@@ -380,24 +478,6 @@ static pid_t start_command(struct session *s)
 	return sp.pid;
 }
 
-/* The signals a client may forward to its command. */
-static int forwardable(uint32_t sig)
-{
-	switch (sig) {
-	case SIGINT:
-	case SIGQUIT:
-	case SIGTERM:
-	case SIGHUP:
-	case SIGTSTP:
-	case SIGCONT:
-	case SIGUSR1:
-	case SIGUSR2:
-	case SIGALRM:
-	case SIGWINCH: return 1;
-	}
-	return 0;
-}
-
 /* Continues a stopped command: the monitor gives it the terminal back. */
 static void resume(struct session *s)
 {
@@ -413,21 +493,37 @@ static void client_gone(struct session *s)
 	resume(s);
 }
 
+/* Logs the reason the child gives for a client that broke the protocol,
+ * made printable (the child is not trusted with the log's format). */
+static void bad_reason(const struct proto_msg *m, char *out, size_t len)
+{
+	uint32_t code;
+	char *why = NULL;
+	snprintf(out, len, "protocol error");
+	if (proto_decode_u32_str(m, PS_MAX_REASON, &code, &why) == 0)
+		snprintf(out, len, "%s", why);
+	free(why);
+	for (char *p = out; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+}
+
 /* Handles one message from the client during the run; -1 when it is gone. */
 static int client_message(struct session *s)
 {
 	struct proto_msg m;
 	uint32_t sig;
-	if (proto_recv(s->sock, &m, 0) < 0)
+	char why[PS_MAX_REASON + 1];
+	if (session_recv(s, PS_ST_RUN, &m, proto_deadline(SESSION_REQUEST_TIMEOUT)) < 0)
 		return -1;
 	int r = 0;
-	if (m.type == PROTO_SIGNAL && proto_decode_u32(&m, &sig) == 0 && forwardable(sig))
+	if (m.type == PS_SIGNAL && proto_decode_u32(&m, &sig) == 0 && ps_forwardable(sig))
 		kill(-s->cmd, (int)sig);
-	else if (m.type == PROTO_RESUME && m.len == 0)
+	else if (m.type == PS_RESUME)
 		resume(s);
 	else {
-		log_warn("user=%s: unexpected %s during the run: dropping the client", s->peer.user,
-			 proto_type_name(m.type));
+		bad_reason(&m, why, sizeof why);
+		log_warn("user=%s: %s: dropping the client", s->peer.user, why);
 		r = -1;
 	}
 	proto_msg_free(&m);
@@ -487,17 +583,19 @@ static int supervise(struct session *s, pid_t pid, int sigfd)
 	}
 }
 
-/* After the exit: a client that says BYE restored its own terminal. */
+/* After the exit: a client that says BYE restored its own terminal. A
+ * signal or resume that crossed the exit is dropped. */
 static void await_bye(struct session *s)
 {
-	struct timeval tv = {SESSION_BYE_TIMEOUT, 0};
 	struct proto_msg m;
-	setsockopt(s->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	if (proto_recv(s->sock, &m, 0) == 0) {
-		int bye = m.type == PROTO_BYE;
+	int64_t deadline = proto_deadline(SESSION_BYE_TIMEOUT);
+	while (session_recv(s, PS_ST_EXITED, &m, deadline) == 0) {
+		int bye = m.type == PS_BYE, late = m.type == PS_SIGNAL || m.type == PS_RESUME;
 		proto_msg_free(&m);
 		if (bye)
 			return;
+		if (!late)
+			break;
 	}
 	session_restore_tty(s);
 }
@@ -551,6 +649,7 @@ static void run_permitted(struct session *s, int sigfd)
 
 static void handle_exec(struct session *s, struct proto_msg *m, int sigfd)
 {
+	/* The child decoded and re-encoded it; decode again all the same. */
 	if (proto_exec_decode(m->payload, m->len, &s->req) < 0 || m->nfds != 4) {
 		session_refuse(s, PROTO_E_PROTOCOL, "protocol error: malformed request");
 		return;
@@ -619,13 +718,52 @@ static void handle_list(struct session *s)
 	free(out.data);
 }
 
-void session_serve(int sock, const struct jitsud_ctx *ctx)
+/* Closes the channel and gives the child a moment to relay the last
+ * words before it is reaped; a child that does not leave is killed. */
+static void child_finish(struct session *s, int sigfd)
 {
-	struct session s = {
-		.sock = sock, .ctx = ctx, .pty_master = -1, .pty_slave = -1, .tty_fd = -1};
+	if (s->sock >= 0)
+		close(s->sock);
+	s->sock = -1;
+	int64_t deadline = proto_deadline(SESSION_BYE_TIMEOUT);
+	while (s->child > 0) {
+		int st = 0;
+		pid_t pid = s->child, w = waitpid(pid, &st, WNOHANG);
+		if (w == pid || (w < 0 && errno != EINTR)) {
+			s->child = 0;
+			/* Died before the end (an approval wait reads nothing):
+			 * that is news too, once. */
+			if (w == pid && !s->child_dead)
+				child_status(s, pid, st);
+			break;
+		}
+		int64_t left = deadline - proto_deadline(0);
+		if (left <= 0) {
+			child_reap(s);
+			break;
+		}
+		struct pollfd p = {sigfd, POLLIN, 0};
+		if (poll(&p, 1, (int)left) > 0) {
+			struct signalfd_siginfo si;
+			while (read(sigfd, &si, sizeof si) > 0)
+				;
+		}
+	}
+}
+
+void session_serve(int sock, const struct privsep_child *child, const struct jitsud_ctx *ctx)
+{
+	struct session s = {.sock = child->chan,
+			    .client = sock,
+			    .child = child->pid,
+			    .ctx = ctx,
+			    .pty_master = -1,
+			    .pty_slave = -1,
+			    .tty_fd = -1};
 	struct proto_msg m;
 	sigset_t chld;
 	uint32_t flags;
+	char why[PS_MAX_REASON + 1];
 
 	for (int i = 0; i < PROTO_MAX_FDS; i++)
 		s.fds[i] = -1;
@@ -634,36 +772,47 @@ void session_serve(int sock, const struct jitsud_ctx *ctx)
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, NULL);
 	int sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-	struct timeval tv = {SESSION_REQUEST_TIMEOUT, 0};
-	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 
+	/* Who it is comes from the kernel, here, before the child holds the
+	 * socket; until then the child cannot speak for the client. */
 	if (sigfd < 0 || peer_identify(sock, &s.peer) < 0) {
+		s.child_dead = 1; /* not given the client: speak directly */
 		session_refuse(&s, PROTO_E_INTERNAL, "cannot identify the caller");
 		goto out;
 	}
-	int r = proto_recv_until(sock, &m, PROTO_MAX_FDS, proto_deadline(SESSION_REQUEST_TIMEOUT));
-	if (r < 0) {
-		if (r != -ECONNRESET)
-			session_refuse(&s, PROTO_E_PROTOCOL, "protocol error: %s",
-				       r == -ETIMEDOUT ? "request timed out" : "malformed message");
+	if (privsep_hand_client(child, sock) < 0) {
+		child_ended(&s);
+		s.child_dead = 1;
+		session_refuse(&s, PROTO_E_INTERNAL, "cannot start the connection");
 		goto out;
 	}
-	if (m.type == PROTO_REQ_EXEC)
+	int r = session_recv(&s, PS_ST_REQUEST, &m,
+			     proto_deadline(SESSION_REQUEST_TIMEOUT + SESSION_CHILD_SLACK));
+	if (r < 0) {
+		if (r == -ETIMEDOUT)
+			session_refuse(&s, PROTO_E_PROTOCOL, "protocol error: request timed out");
+		else if (s.child_dead)
+			session_refuse(
+				&s, PROTO_E_INTERNAL,
+				"internal error: the connection's unprivileged process failed");
+		goto out;
+	}
+	if (m.type == PS_EXEC)
 		handle_exec(&s, &m, sigfd);
-	else if (m.type == PROTO_REQ_ENROLL && !m.nfds && proto_decode_u32(&m, &flags) == 0)
+	else if (m.type == PS_ENROLL && proto_decode_u32(&m, &flags) == 0)
 		challenge_enroll(&s, flags);
-	else if (m.nfds || m.len)
-		session_refuse(&s, PROTO_E_PROTOCOL, "protocol error: malformed %s",
-			       proto_type_name(m.type));
-	else if (m.type == PROTO_REQ_LIST)
+	else if (m.type == PS_LIST)
 		handle_list(&s);
-	else if (m.type == PROTO_REQ_MFA_STATUS)
+	else if (m.type == PS_MFA_STATUS)
 		challenge_status(&s);
-	else
-		session_refuse(&s, PROTO_E_PROTOCOL, "protocol error: unexpected %s",
-			       proto_type_name(m.type));
+	else {
+		bad_reason(&m, why, sizeof why);
+		session_refuse(&s, PROTO_E_PROTOCOL, "%s", why);
+	}
 	proto_msg_free(&m);
 out:
+	child_finish(&s, sigfd);
+	close(s.client);
 	proto_exec_free(&s.req);
 	resolve_close(&s.bin);
 	for (int i = 0; i < PROTO_MAX_FDS; i++)

@@ -18,6 +18,11 @@
 
 #define SESSION_MAX_GROUPS 1024
 #define SESSION_ANSWER_TIMEOUT 120 /* seconds for the user to answer a prompt */
+/* The longest any prompt may wait (a break-glass response is read over the
+ * phone); the privsep child's bound, each prompt's own is kept by the root
+ * side (session_ask_within). */
+#define SESSION_PROMPT_TIMEOUT_MAX 600
+#define SESSION_REQUEST_TIMEOUT 10 /* seconds to send the request */
 
 /* The caller, as the kernel reports it. */
 struct peer {
@@ -51,7 +56,10 @@ enum session_stage {
 };
 
 struct session {
-	int sock;
+	int sock;       /* the channel to the unprivileged child (privsep.h) */
+	int client;     /* the client socket: never read; a last error if the child dies */
+	pid_t child;    /* the unprivileged child, until reaped */
+	int child_dead; /* the child died or was killed: speak to the client directly */
 	enum session_stage stage;
 	int audit_failed; /* the trail refused a write: do not try again */
 	const struct jitsud_ctx *ctx;

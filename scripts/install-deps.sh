@@ -5,7 +5,7 @@
 set -eu
 
 build="meson ninja-build pkg-config gcc libc6-dev nettle-dev libssl-dev
-       libjansson-dev liboath-dev libqrencode-dev libcmocka-dev scdoc
+       libjansson-dev liboath-dev libqrencode-dev libcmocka-dev libseccomp-dev scdoc
        libmicrohttpd-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev
        curl python3 libseccomp-dev"
 check="$build python3 python3-pytest oathtool qrencode zbar-tools clang libclang-rt-14-dev

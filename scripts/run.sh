@@ -13,6 +13,8 @@ hub=https://127.0.0.1:$port
 [ "$(id -u)" -eq 0 ] || { echo "make run: run as root (jitsud must be root)" >&2; exit 1; }
 mkdir -p "$run"
 chmod 755 "$run"
+# jitsud's privsep user, as `make install` creates it (a system user).
+"$top/scripts/privsep-user.sh" _jitsu
 
 # The policy: the example, plus a rule that needs an approval.
 if [ ! -f "$run/policy.conf" ]; then

@@ -56,6 +56,7 @@
 #define AUDIT_EV_MFA_LOCKOUT "mfa_lockout"
 #define AUDIT_EV_APPROVAL "approval"
 #define AUDIT_EV_BREAKGLASS "breakglass" /* outcome granted or refused: docs/breakglass.md */
+#define AUDIT_EV_PRIVSEP "privsep"
 #define AUDIT_EV_START "start"           /* pid */
 #define AUDIT_EV_EXIT "exit"             /* status or signal, duration_us */
 #define AUDIT_EV_RELOAD "policy_reload"

@@ -40,6 +40,11 @@ USERS = {
 }
 
 
+# jitsud's privsep user for this run (--privsep-user): a system user like
+# the _jitsu that `make install` creates, removed with the other users.
+PRIVSEP_USER = "%sps" % PREFIX
+
+
 def uname(short):
     return "%s%s" % (PREFIX, short)
 
@@ -56,6 +61,8 @@ def _run(cmd):
 def users():
     """Creates the test users and groups; yields {short: name}."""
     groups = sorted({g for gs in USERS.values() for g in gs})
+    _run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+          PRIVSEP_USER])
     for g in groups:
         _run(["groupadd", gname(g)])
     for u, gs in USERS.items():
@@ -70,6 +77,7 @@ def users():
             subprocess.run(["userdel", uname(u)], stderr=subprocess.DEVNULL)
         for g in groups:
             subprocess.run(["groupdel", gname(g)], stderr=subprocess.DEVNULL)
+        subprocess.run(["userdel", PRIVSEP_USER], stderr=subprocess.DEVNULL)
 
 
 def policy_text(text):
@@ -126,7 +134,8 @@ class Daemon:
         env = dict(os.environ, NOTIFY_SOCKET=self.notify_path, **(env or {}))
         self.logf = open(self.log, "ab")
         self.proc = subprocess.Popen(
-            [*WRAP, JITSUD, "-f", "-c", self.policy, "-S", self.socket, "-d", self.state, *extra],
+            [*WRAP, JITSUD, "-f", "-c", self.policy, "-S", self.socket, "-d", self.state,
+             "--privsep-user", PRIVSEP_USER, *extra],
             stdout=self.logf, stderr=self.logf, env=env, stdin=subprocess.DEVNULL)
         self._wait_notify("READY=1")
         return self

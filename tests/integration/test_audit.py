@@ -25,7 +25,7 @@ import time
 
 import pytest
 
-from conftest import JITSU, JITSUCTL, JITSUD, Daemon, jitsu, user_ids
+from conftest import JITSU, JITSUCTL, JITSUD, PRIVSEP_USER, Daemon, jitsu, user_ids
 
 POLICY = """
 permit {alice} as root
@@ -992,7 +992,7 @@ def test_damaged_last_record_fails_closed(users, daemon, damage):
         assert f.read() == bad, "the damage was cut off or written over"
     # A new daemon refuses to start on it.
     p = subprocess.Popen([JITSUD, "-f", "-c", daemon.policy, "-S", daemon.socket + "2",
-                          "-d", daemon.state], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          "-d", daemon.state, "--privsep-user", PRIVSEP_USER], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL)
     try:
         out, _ = p.communicate(timeout=15)

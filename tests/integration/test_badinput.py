@@ -124,13 +124,24 @@ def busy_children(daemon):
     return busy
 
 
-def wait_no_sessions(daemon, timeout=10):
-    """Every connection the daemon was serving has ended."""
+def wait_no_sessions(daemon, timeout=10, quiet=0.0):
+    """Every connection the daemon was serving has ended. With quiet, none
+    has been served for that many seconds either: connections still queued
+    in the listen backlog (a flood) leave only short gaps between sessions."""
     deadline = time.monotonic() + timeout
-    while busy_children(daemon):
-        if time.monotonic() >= deadline:
+    idle_since = None
+    while True:
+        busy = busy_children(daemon)
+        now = time.monotonic()
+        if busy:
+            idle_since = None
+        elif idle_since is None:
+            idle_since = now
+        if idle_since is not None and now - idle_since >= quiet:
+            return
+        if now >= deadline:
             raise AssertionError("jitsud still serves connections in %s; log:\n%s"
-                                 % (busy_children(daemon), daemon.read_log()[-3000:]))
+                                 % (busy, daemon.read_log()[-3000:]))
         time.sleep(0.02)
 
 
