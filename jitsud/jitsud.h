@@ -20,9 +20,10 @@ struct jitsud_config {
 	const char *socket_path;
 	const char *state_dir;
 	int foreground;
-	uint64_t audit_rotate;    /* rotate audit.log at this size; 0: the default */
-	unsigned audit_keep;      /* rotated audit files kept; 0: all */
-	const char *privsep_user; /* runs the unprivileged child and the hub helper */
+	uint64_t audit_rotate; /* rotate audit.log at this size; 0: the default */
+	unsigned audit_keep;   /* rotated audit files kept; 0: all */
+	/* The user of the unprivileged children and the hub helper. */
+	const char *privsep_user;
 };
 
 struct audit_log;

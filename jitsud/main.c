@@ -308,8 +308,9 @@ static void spare_main(struct daemon_state *d)
 	close(d->busy_r);
 	close(d->ctl_w);
 	sigprocmask(SIG_SETMASK, &d->old_mask, NULL);
-	/* Whatever a request will need first is done now, while idle: the
-	 * unprivileged child of the pair first, so its exec overlaps the rest. */
+	/* Whatever a request will need first is done now, while idle: first
+	 * the unprivileged child of the pair (privsep.h), before anything
+	 * else is loaded here. */
 	char err[512];
 	struct privsep_child child;
 	int e = privsep_spawn(&d->ctx, &child);
