@@ -294,8 +294,8 @@ void api_h_ep_mfa_verify(struct call *c)
 		 * verdict is committed already; a failure to alert is logged. */
 		snprintf(detail, sizeof detail, "user %s locked out for %u s after %d failures",
 			 op.user, v->locked_secs, MFASTORE_MAX_FAILS);
-		if (alert_raise(c->ctx->st, c->ctx->webhooks, c->who.ep.id, "mfa_lockout", 0, detail,
-				c->now, aerr, sizeof aerr) != STORAGE_OK)
+		if (alert_raise(c->ctx->st, c->ctx->webhooks, c->who.ep.id, "mfa_lockout", 0,
+				detail, c->now, aerr, sizeof aerr) != STORAGE_OK)
 			log_err("mfa: cannot raise the lockout alert: %s", aerr);
 	}
 	json_t *j =

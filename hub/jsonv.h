@@ -31,14 +31,14 @@ enum jsonv_result {
 };
 
 enum jsonv_kind {
-	JSONV_TEXT,  /* string, min..max bytes, no control characters */
-	JSONV_NAME,  /* a user name: [A-Za-z0-9_][A-Za-z0-9_.-]*, min..max */
-	JSONV_HOST,  /* [A-Za-z0-9.-], min..max */
-	JSONV_HEX,   /* lowercase hex, exactly min digits (min == max) */
-	JSONV_TOKEN, /* a token: [a-z0-9_], min..max */
-	JSONV_INT,   /* integer in min..max */
-	JSONV_ARGV,  /* array of min..max strings, each 1..JSONV_ARG_MAX bytes */
-	JSONV_LINES, /* string, min..max bytes: text with tabs and line ends (a policy) */
+	JSONV_TEXT,       /* string, min..max bytes, no control characters */
+	JSONV_NAME,       /* a user name: [A-Za-z0-9_][A-Za-z0-9_.-]*, min..max */
+	JSONV_HOST,       /* [A-Za-z0-9.-], min..max */
+	JSONV_HEX,        /* lowercase hex, exactly min digits (min == max) */
+	JSONV_TOKEN,      /* a token: [a-z0-9_], min..max */
+	JSONV_INT,        /* integer in min..max */
+	JSONV_ARGV,       /* array of min..max strings, each 1..JSONV_ARG_MAX bytes */
+	JSONV_LINES,      /* string, min..max bytes: text with tabs and line ends (a policy) */
 	JSONV_LINE_ARRAY, /* array of min..max strings, each 1..JSONV_LINE_MAX bytes (audit lines) */
 };
 

@@ -219,12 +219,8 @@ static const struct {
 	const char *const *sql;    /* both backends; NULL: none */
 	const char *const *pg_sql; /* then, on PostgreSQL only */
 } migrations[] = {
-	{1, migration_1, NULL},
-	{2, NULL, migration_2_pg},
-	{3, migration_3, NULL},
-	{4, migration_4, NULL},
-	{5, migration_5, NULL},
-	{6, migration_6, NULL},
+	{1, migration_1, NULL}, {2, NULL, migration_2_pg}, {3, migration_3, NULL},
+	{4, migration_4, NULL}, {5, migration_5, NULL},    {6, migration_6, NULL},
 };
 
 /* ---- helpers shared with storage_request.c ---- */

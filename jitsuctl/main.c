@@ -49,9 +49,8 @@ static int usage(FILE *f)
 
 /* The hub's commands also stand at the top level, as in
  * `jitsuctl --hub URL approve ID`: they run as `jitsuctl hub ...`. */
-static const char *const hub_words[] = {"token",   "endpoints", "endpoint", "requests",
-					"approve", "deny",      "admins",   "breakglass",
-					"policy",  "alerts"};
+static const char *const hub_words[] = {"token", "endpoints", "endpoint",   "requests", "approve",
+					"deny",  "admins",    "breakglass", "policy",   "alerts"};
 
 #define MAX_HUB_OPTS 8
 

@@ -10,8 +10,8 @@
 #define BREAKGLASS_ANSWER_TIMEOUT 600 /* seconds to phone an admin and type the code */
 _Static_assert(BREAKGLASS_ANSWER_TIMEOUT <= SESSION_PROMPT_TIMEOUT_MAX,
 	       "the privsep child must wait as long as a break-glass prompt");
-#define BREAKGLASS_TRIES 3            /* responses per challenge */
-#define BREAKGLASS_USED_MAX 4096      /* consumed challenges remembered at once */
+#define BREAKGLASS_TRIES 3       /* responses per challenge */
+#define BREAKGLASS_USED_MAX 4096 /* consumed challenges remembered at once */
 
 /* Did the client ask for break-glass (jitsu --break-glass)? */
 int breakglass_asked(const struct session *s);

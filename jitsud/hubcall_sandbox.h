@@ -3,7 +3,7 @@
  * it talks to the hub.
  *
  * Why: the helper parses what the network sends (TLS, HTTP, JSON) with
- * libcurl, OpenSSL and jansson. It already runs as nobody with no new
+ * libcurl, OpenSSL and jansson. It already runs as the privsep user with no new
  * privileges; the filter also takes away the kernel's wider surface from
  * code that a hostile hub might get to run there: no exec, no ptrace, no
  * namespaces, mounts, keyrings, BPF, io_uring, no signals to other

@@ -24,7 +24,8 @@ struct jitsud_config {
 	unsigned audit_keep;      /* rotated audit files kept; 0: all */
 	unsigned policy_interval; /* seconds between hub policy fetches; 0: the default */
 	unsigned hub_heartbeat;   /* seconds between heartbeats to the hub; 0: default */
-	const char *privsep_user; /* runs the unprivileged child and the hub helper */
+	/* The user of the unprivileged children and the hub helper. */
+	const char *privsep_user;
 };
 
 /* "local", "hub:<group>:<version>" or "none" (policysync.h). */

@@ -244,7 +244,7 @@ struct daemon_state {
 	int busy_r, busy_w; /* a spare writes its pid here when it takes a client */
 	int stopping;
 	struct policysync sync; /* the hub's policy, fetched in a child */
-	struct shipper ship; /* the audit shipper, on an enrolled endpoint */
+	struct shipper ship;    /* the audit shipper, on an enrolled endpoint */
 };
 
 static void replenish(struct daemon_state *d);
@@ -329,8 +329,9 @@ static void spare_main(struct daemon_state *d)
 	close(d->busy_r);
 	close(d->ctl_w);
 	sigprocmask(SIG_SETMASK, &d->old_mask, NULL);
-	/* Whatever a request will need first is done now, while idle: the
-	 * unprivileged child of the pair first, so its exec overlaps the rest. */
+	/* Whatever a request will need first is done now, while idle: first
+	 * the unprivileged child of the pair (privsep.h), before anything
+	 * else is loaded here. */
 	char err[512];
 	struct privsep_child child;
 	int e = privsep_spawn(&d->ctx, &child);
