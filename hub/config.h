@@ -39,7 +39,7 @@ struct hub_config {
 	char webhook_ca[CONFIG_PATH_MAX]; /* "" : the system's CA store */
 	int webhook_tries, webhook_timeout, webhook_queue;
 	char mfa_key[CONFIG_PATH_MAX]; /* the key sealing MFA states (hub/mfaseal.h) */
-	int silent_after; /* seconds without contact before endpoint_silent */
+	int silent_after;              /* seconds without contact before endpoint_silent */
 };
 
 /* Defaults for a hub in directory dir (absolute). */

@@ -57,8 +57,8 @@
 #define AUDIT_EV_APPROVAL "approval"
 #define AUDIT_EV_BREAKGLASS "breakglass" /* outcome granted or refused: docs/breakglass.md */
 #define AUDIT_EV_PRIVSEP "privsep"
-#define AUDIT_EV_START "start"           /* pid */
-#define AUDIT_EV_EXIT "exit"             /* status or signal, duration_us */
+#define AUDIT_EV_START "start" /* pid */
+#define AUDIT_EV_EXIT "exit"   /* status or signal, duration_us */
 #define AUDIT_EV_RELOAD "policy_reload"
 #define AUDIT_EV_DAEMON_START "daemon_start"
 #define AUDIT_EV_DAEMON_STOP "daemon_stop"
