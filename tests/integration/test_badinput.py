@@ -117,7 +117,7 @@ def busy_children(daemon):
                     continue
             links = [os.readlink("/proc/%s/fd/%s" % (pid, fd))
                      for fd in os.listdir("/proc/%s/fd" % pid)]
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):
             continue  # gone meanwhile
         if want not in links:
             busy.add(pid)
