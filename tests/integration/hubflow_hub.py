@@ -16,6 +16,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from conftest import BUILD, JITSU, JITSUCTL, JITSUD, TOP, user_ids
 
 HUB = os.path.join(BUILD, "hub", "jitsu-hub")
@@ -257,3 +259,35 @@ def audit_records(state):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     return [json.loads(line) for line in r.stdout.splitlines()]
+
+
+# ---- fixtures: a real hub on each backend; test modules import them ----
+
+@pytest.fixture(scope="module")
+def pg_cluster():
+    if not pgcluster.available():
+        pytest.skip("PostgreSQL server binaries are not installed")
+    cluster = pgcluster.Cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def hub(request, workdir):
+    """A FlowHub on SQLite, and again on PostgreSQL (skipped only when its
+    server binaries are missing)."""
+    db = None
+    if request.param == "postgresql":
+        db = request.getfixturevalue("pg_cluster").create_db()
+    h = FlowHub(os.path.join(workdir, "hub"), db).start()
+    try:
+        yield h
+    finally:
+        h.stop()
+
+
+@pytest.fixture
+def ctl(hub, workdir):
+    return Ctl(hub, workdir)

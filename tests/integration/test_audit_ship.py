@@ -19,7 +19,8 @@ import time
 import pytest
 
 from conftest import JITSUCTL, jitsu, run_as, uname
-from hubflow_hub import Ctl, FlowHub, audit_records, enroll, pgcluster
+from hubflow_hub import audit_records, enroll
+from hubflow_hub import ctl, hub, pg_cluster  # noqa: F401 (fixtures)
 from test_badinput import wait_no_sessions
 
 POLICY = """
@@ -30,34 +31,6 @@ HOST = socket.gethostname()
 HEARTBEAT = ("--hub-heartbeat", "1")
 SHIP_TIMEOUT = 180
 PSQL = "/usr/lib/postgresql/15/bin/psql"
-
-
-@pytest.fixture(scope="module")
-def pg_cluster():
-    if not pgcluster.available():
-        pytest.skip("PostgreSQL server binaries are not installed")
-    cluster = pgcluster.Cluster()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def hub(request, workdir):
-    db = None
-    if request.param == "postgresql":
-        db = request.getfixturevalue("pg_cluster").create_db()
-    h = FlowHub(os.path.join(workdir, "hub"), db).start()
-    try:
-        yield h
-    finally:
-        h.stop()
-
-
-@pytest.fixture
-def ctl(hub, workdir):
-    return Ctl(hub, workdir)
 
 
 class Ship:

@@ -28,7 +28,8 @@ import pytest
 
 import rawproto as rp
 from conftest import JITSU, JITSUCTL, jitsu, user_ids
-from hubflow_hub import Ctl, FlowHub, audit_records, enroll, pgcluster
+from hubflow_hub import audit_records, enroll
+from hubflow_hub import ctl, hub, pg_cluster  # noqa: F401 (fixtures)
 
 POLICY = """
 permit approval {alice} cmd /usr/bin/id
@@ -45,34 +46,6 @@ CLOSED = "https://127.0.0.1:9"  # discard: nothing listens there
 
 
 # ---- fixtures ----
-
-@pytest.fixture(scope="module")
-def pg_cluster():
-    if not pgcluster.available():
-        pytest.skip("PostgreSQL server binaries are not installed")
-    cluster = pgcluster.Cluster()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def hub(request, workdir):
-    db = None
-    if request.param == "postgresql":
-        db = request.getfixturevalue("pg_cluster").create_db()
-    h = FlowHub(os.path.join(workdir, "hub"), db).start()
-    try:
-        yield h
-    finally:
-        h.stop()
-
-
-@pytest.fixture
-def ctl(hub, workdir):
-    return Ctl(hub, workdir)
-
 
 class Glass:
     """An enrolled jitsud cut off from its hub; the admin still reaches it."""

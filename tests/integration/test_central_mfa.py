@@ -21,8 +21,8 @@ import pytest
 
 from conftest import JITSU, JITSUCTL, Daemon, user_ids
 from hubflow_fakehub import FakeHub
-from hubflow_hub import (Ctl, FlowHub, audit_records, enroll as enroll_endpoint, pgcluster,
-                         tls_pair)
+from hubflow_hub import audit_records, enroll as enroll_endpoint, tls_pair
+from hubflow_hub import ctl, hub, pg_cluster  # noqa: F401 (fixtures)
 
 POLICY = """
 permit mfa {alice} cmd /usr/bin/id
@@ -94,34 +94,6 @@ def one_line(err):
 
 
 # ---- fixtures ----
-
-@pytest.fixture(scope="module")
-def pg_cluster():
-    if not pgcluster.available():
-        pytest.skip("PostgreSQL server binaries are not installed")
-    cluster = pgcluster.Cluster()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def hub(request, workdir):
-    db = None
-    if request.param == "postgresql":
-        db = request.getfixturevalue("pg_cluster").create_db()
-    h = FlowHub(os.path.join(workdir, "hub"), db).start()
-    try:
-        yield h
-    finally:
-        h.stop()
-
-
-@pytest.fixture
-def ctl(hub, workdir):
-    return Ctl(hub, workdir)
-
 
 @pytest.fixture
 def hosts(hub, ctl, users, workdir):

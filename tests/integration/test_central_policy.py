@@ -19,7 +19,8 @@ import time
 import pytest
 
 from conftest import JITSUD, jitsu, policy_text
-from hubflow_hub import Ctl, FlowHub, audit_records, enroll, pgcluster
+from hubflow_hub import audit_records, enroll
+from hubflow_hub import ctl, hub, pg_cluster  # noqa: F401 (fixtures)
 
 LOCAL = """
 permit {alice} cmd /usr/bin/true
@@ -31,34 +32,6 @@ V_TRUE = """# ops: true only
 permit {alice} cmd /usr/bin/true
 deny {alice} cmd /usr/bin/id
 """
-
-
-@pytest.fixture(scope="module")
-def pg_cluster():
-    if not pgcluster.available():
-        pytest.skip("PostgreSQL server binaries are not installed")
-    cluster = pgcluster.Cluster()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def hub(request, workdir):
-    db = None
-    if request.param == "postgresql":
-        db = request.getfixturevalue("pg_cluster").create_db()
-    h = FlowHub(os.path.join(workdir, "hub"), db).start()
-    try:
-        yield h
-    finally:
-        h.stop()
-
-
-@pytest.fixture
-def ctl(hub, workdir):
-    return Ctl(hub, workdir)
 
 
 class Endpoint:

@@ -25,7 +25,8 @@ import pytest
 
 from conftest import JITSUCTL, jitsu
 from hubflow_fakehub import FakeHub
-from hubflow_hub import Client, Ctl, FlowHub, audit_records, enroll, pgcluster, tls_pair
+from hubflow_hub import Client, Ctl, audit_records, enroll, tls_pair
+from hubflow_hub import ctl, hub, pg_cluster  # noqa: F401 (fixtures)
 
 POLICY = """
 permit approval {alice} cmd /usr/bin/id
@@ -37,34 +38,6 @@ ESC_ARG = "\x1b]0;owned\x07\x1b[2J"
 
 
 # ---- fixtures ----
-
-@pytest.fixture(scope="module")
-def pg_cluster():
-    if not pgcluster.available():
-        pytest.skip("PostgreSQL server binaries are not installed")
-    cluster = pgcluster.Cluster()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def hub(request, workdir):
-    db = None
-    if request.param == "postgresql":
-        db = request.getfixturevalue("pg_cluster").create_db()
-    h = FlowHub(os.path.join(workdir, "hub"), db).start()
-    try:
-        yield h
-    finally:
-        h.stop()
-
-
-@pytest.fixture
-def ctl(hub, workdir):
-    return Ctl(hub, workdir)
-
 
 @pytest.fixture(scope="module")
 def tls_pairs():
