@@ -425,8 +425,9 @@ def main():
       f"(`jitsu -V`) accounts for {client:.3f} ms, and the command itself, `true` exec'd "
       f"as root, for about {floor_true:.3f} ms (the `/bin/true` row). That leaves "
       f"{daemon:.3f} ms for the client's request and jitsud: connect (a connection process "
-      "forked ahead waits in accept), reading the caller's credentials and groups, the "
-      "request record, resolving, checking and hashing the binary, the policy decision and "
+      "forked ahead waits in accept, with its unprivileged child forked ahead too), "
+      "reading the caller's credentials and groups, the child reading and checking the "
+      "request and passing it to the root side, the request record, resolving, checking and hashing the binary, the policy decision and "
       "its record, the fork that becomes the command, the start record and the fdatasync "
       "that makes the three durable before the command may run (one append and fdatasync "
       "on this disk: see the raw append floor above), and sending back the exit status.")
@@ -435,6 +436,11 @@ def main():
     w(f"For the doas target, `jitsu true` would have to take at most {0.5 * doas:.3f} ms; "
       f"the client start and the command alone already take {client + floor_true:.3f} ms, "
       "before the audit trail's one fdatasync, which jitsu must wait for and doas does not do.")
+    w("")
+    w("Throughput: every connection costs two forks ahead of need (the "
+      "root connection process and its unprivileged child, docs/architecture.md, "
+      "\"Privilege separation\"), and on 2 cores the forks, the command's own fork and "
+      "exec and the synced audit appends share the CPUs with the 16 clients.")
     w("")
 
     if hub_facts is not None:
