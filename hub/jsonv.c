@@ -76,7 +76,15 @@ int jsonv_string_ok(const char *s, enum jsonv_kind kind, long long min, long lon
 	return 1;
 }
 
-static int argv_ok(const json_t *v, const struct jsonv_field *f, char *msg, size_t msglen)
+/*
+ * An array of f->min..f->max strings, item 0 of min0..max bytes and every
+ * other of min..max (argv: the program must not be empty, "" is a fine
+ * argument; audit lines, which the hub's chain code checks byte for byte,
+ * are only bounded here). jansson refuses \u0000 unless asked, so a
+ * string's length is its strlen.
+ */
+static int strings_ok(const json_t *v, const struct jsonv_field *f, size_t min0, size_t min,
+		      size_t max, char *msg, size_t msglen)
 {
 	size_t n = json_is_array(v) ? json_array_size(v) : 0;
 
@@ -88,36 +96,11 @@ static int argv_ok(const json_t *v, const struct jsonv_field *f, char *msg, size
 	for (size_t i = 0; i < n; i++) {
 		const json_t *s = json_array_get(v, i);
 		size_t len = json_is_string(s) ? json_string_length(s) : 0;
-		/* jansson refuses \u0000 unless asked, so len == strlen. Only
-		 * the program (item 0) must be non-empty: "" is a fine argument. */
-		if (!json_is_string(s) || (i == 0 && len == 0) || len > JSONV_ARG_MAX) {
+		size_t lo = i == 0 ? min0 : min;
+		if (!json_is_string(s) || len < lo || len > max) {
 			set_msg(msg, msglen,
-				"field '%s': item %zu must be a string of %d to %d bytes", f->name,
-				i, i == 0 ? 1 : 0, JSONV_ARG_MAX);
-			return 0;
-		}
-	}
-	return 1;
-}
-
-/* Audit lines are checked by the hub's chain code, byte for byte; here
- * only their number and size are bounded. */
-static int lines_ok(const json_t *v, const struct jsonv_field *f, char *msg, size_t msglen)
-{
-	size_t n = json_is_array(v) ? json_array_size(v) : 0;
-
-	if (!json_is_array(v) || (long long)n < f->min || (long long)n > f->max) {
-		set_msg(msg, msglen, "field '%s': must be an array of %lld to %lld strings",
-			f->name, f->min, f->max);
-		return 0;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const json_t *s = json_array_get(v, i);
-		size_t len = json_is_string(s) ? json_string_length(s) : 0;
-		if (len == 0 || len > JSONV_LINE_MAX) {
-			set_msg(msg, msglen,
-				"field '%s': item %zu must be a string of 1 to %d bytes", f->name,
-				i, JSONV_LINE_MAX);
+				"field '%s': item %zu must be a string of %zu to %zu bytes",
+				f->name, i, lo, max);
 			return 0;
 		}
 	}
@@ -127,9 +110,9 @@ static int lines_ok(const json_t *v, const struct jsonv_field *f, char *msg, siz
 static int field_ok(const json_t *v, const struct jsonv_field *f, char *msg, size_t msglen)
 {
 	if (f->kind == JSONV_ARGV)
-		return argv_ok(v, f, msg, msglen);
+		return strings_ok(v, f, 1, 0, JSONV_ARG_MAX, msg, msglen);
 	if (f->kind == JSONV_LINE_ARRAY)
-		return lines_ok(v, f, msg, msglen);
+		return strings_ok(v, f, 1, 1, JSONV_LINE_MAX, msg, msglen);
 	if (f->kind == JSONV_INT) {
 		json_int_t i = json_is_integer(v) ? json_integer_value(v) : 0;
 		if (!json_is_integer(v) || i < f->min || i > f->max) {

@@ -199,15 +199,16 @@ def enroll(hub, state, token, fingerprint=None, pin=True):
 
 class Client:
     """jitsu ARGS as a user, in the background, without a terminal; its
-    stderr is read as it arrives."""
+    stderr is read as it arrives. stdin: subprocess.DEVNULL, or PIPE for a
+    client that is given answers."""
 
-    def __init__(self, user, args, daemon):
+    def __init__(self, user, args, daemon, stdin=subprocess.DEVNULL):
         uid, gid, extra = user_ids(user)
         self.p = subprocess.Popen(
             [JITSU, *args], user=uid, group=gid, extra_groups=extra,
             env={"JITSU_SOCKET": daemon.socket, "LANG": "C.UTF-8",
                  "PATH": "/usr/local/bin:/usr/bin:/bin"},
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             start_new_session=True)
         self.err = b""
         self.out = b""

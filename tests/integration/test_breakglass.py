@@ -18,7 +18,6 @@ import hmac
 import json
 import os
 import re
-import selectors
 import socket
 import struct
 import subprocess
@@ -27,8 +26,8 @@ import time
 import pytest
 
 import rawproto as rp
-from conftest import JITSU, JITSUCTL, jitsu, user_ids
-from hubflow_hub import audit_records, enroll
+from conftest import JITSUCTL, jitsu, user_ids
+from hubflow_hub import Client, audit_records, enroll
 from hubflow_hub import ctl, hub, pg_cluster  # noqa: F401 (fixtures)
 
 POLICY = """
@@ -108,35 +107,12 @@ def glass(hub, ctl, users, daemon_factory):
             c.kill()
 
 
-class Asker:
+class Asker(Client):
     """jitsu ARGS as a user without a terminal: answers go to its stdin,
     its stderr is read as it arrives."""
 
     def __init__(self, user, args, daemon):
-        uid, gid, extra = user_ids(user)
-        self.p = subprocess.Popen(
-            [JITSU, *args], user=uid, group=gid, extra_groups=extra,
-            env={"JITSU_SOCKET": daemon.socket, "LANG": "C.UTF-8",
-                 "PATH": "/usr/local/bin:/usr/bin:/bin"},
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            start_new_session=True)
-        self.err = b""
-
-    def expect(self, regex, timeout=15):
-        deadline = time.monotonic() + timeout
-        with selectors.DefaultSelector() as sel:
-            sel.register(self.p.stderr, selectors.EVENT_READ)
-            while True:
-                m = re.search(regex, self.err)
-                if m:
-                    return m
-                left = deadline - time.monotonic()
-                assert left > 0, "no %r on stderr in %ss: %r" % (regex, timeout, self.err)
-                if sel.select(left):
-                    chunk = os.read(self.p.stderr.fileno(), 4096)
-                    assert chunk, "client exited (%s) without %r: %r" % (
-                        self.p.wait(), regex, self.err)
-                    self.err += chunk
+        super().__init__(user, args, daemon, stdin=subprocess.PIPE)
 
     def challenge(self):
         c = self.expect(CHALLENGE).group(1).decode()
@@ -153,14 +129,7 @@ class Asker:
         self.p.stdin = None
 
     def finish(self, timeout=30):
-        out, err = self.p.communicate(timeout=timeout)
-        self.err += err
-        return self.p.returncode, out, self.err
-
-    def kill(self):
-        if self.p.poll() is None:
-            self.p.kill()
-        self.p.communicate()
+        return super().finish(timeout)
 
 
 def b32(data, n):
