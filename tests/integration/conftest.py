@@ -16,6 +16,7 @@ import shlex
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -31,6 +32,20 @@ JITSUCTL = os.path.join(BUILD, "jitsuctl", "jitsuctl")
 # sets it to valgrind); waits are stretched when it is set.
 WRAP = shlex.split(os.environ.get("JITSU_WRAP", ""))
 SLOW = 10 if WRAP else 1
+
+def pytest_sessionstart(session):
+    """The tests run the client as other users: every directory above the
+    build must let them through, or every test fails the same way."""
+    d = os.path.dirname(JITSU)
+    while True:
+        if not os.stat(d).st_mode & stat.S_IXOTH:
+            pytest.exit("%s is not searchable by other users, so the test users cannot run "
+                        "%s: build in a directory they can reach (chmod o+x %s)"
+                        % (d, JITSU, d), returncode=2)
+        if d == "/":
+            return
+        d = os.path.dirname(d)
+
 
 PREFIX = "jt%d" % (os.getpid() % 100000)
 USERS = {
