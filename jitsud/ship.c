@@ -111,6 +111,26 @@ static int cursor_save(int statefd, const struct cursor *c)
 	return 0;
 }
 
+uint64_t ship_hold_seq(const char *state_dir)
+{
+	char path[4096];
+	struct stat st;
+	struct cursor c;
+
+	snprintf(path, sizeof path, "%s/hub.conf", state_dir);
+	if (stat(path, &st) != 0 && errno == ENOENT)
+		return 0; /* not enrolled: no reader to wait for */
+	int statefd = open(state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (statefd < 0)
+		return 1;
+	char buf[256];
+	int n = hublink_read_small(statefd, SHIP_CURSOR_FILE, buf, sizeof buf, 1);
+	close(statefd);
+	if (n < 0 || cursor_parse(buf, &c) < 0)
+		return 1; /* nothing known to be shipped: hold everything */
+	return (uint64_t)c.seq + 1;
+}
+
 /* ---- reading the trail ---- */
 
 /* Where a line ends in its file: so that the next round reads on from

@@ -19,6 +19,9 @@
  *    crash is harmless.
  *  - Every line goes: a line the shipper cannot read is still sent (the
  *    hub flags it), never skipped.
+ *  - Retention waits for the hub: the trail's writer asks ship_hold_seq()
+ *    at each rotation and keeps every file the hub has not fully
+ *    acknowledged, whatever --audit-keep says.
  *  - The shipper holds none of the main process's descriptors (socket,
  *    locks, signalfd) and dies with it (PR_SET_PDEATHSIG).
  */
@@ -43,6 +46,12 @@ struct shipper {
 	int64_t started_ms;    /* monotonic */
 	int64_t restart_at_ms; /* monotonic; 0: no restart due */
 };
+
+/* Retention's floor for the local trail (audit_opts.hold): the first seq
+ * the hub has not acknowledged. 0 on an endpoint that is not enrolled; 1
+ * (hold everything) when enrolled and the cursor is missing or unusable,
+ * so that retention never deletes a record before the hub has it. */
+uint64_t ship_hold_seq(const char *state_dir);
 
 /* Forks the shipper if the endpoint is enrolled and it is not running. */
 void shipper_start(struct shipper *s, const struct jitsud_config *cfg);

@@ -10,9 +10,17 @@
 #include "jitsu/audit.h"
 #include "jitsu/log.h"
 #include "jitsu/resolve.h"
+#include "ship.h"
 #include "trail.h"
 
 #define TRAIL_LINE 4096
+
+/* The shipper's place: retention keeps what the hub does not have yet. */
+static uint64_t unshipped(const void *arg)
+{
+	const struct jitsud_config *cfg = arg;
+	return ship_hold_seq(cfg->state_dir);
+}
 
 int trail_open(struct jitsud_ctx *ctx, char *err, size_t errlen)
 {
@@ -20,6 +28,8 @@ int trail_open(struct jitsud_ctx *ctx, char *err, size_t errlen)
 	struct audit_opts o = {
 		.max_file_size = ctx->cfg->audit_rotate,
 		.keep_files = ctx->cfg->audit_keep,
+		.hold = unshipped,
+		.hold_arg = ctx->cfg,
 	};
 	snprintf(dir, sizeof dir, "%s/audit", ctx->cfg->state_dir);
 	return audit_open(dir, &o, &ctx->audit, err, errlen);

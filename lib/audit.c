@@ -52,6 +52,8 @@ struct audit_log {
 	uint64_t max_size;
 	unsigned keep;
 	int64_t (*clock)(void);
+	uint64_t (*hold)(const void *arg);
+	const void *hold_arg;
 	char host[256];
 	char machine_id[64];
 	struct head head;
@@ -686,6 +688,14 @@ static int prune(struct audit_log *l, const char *rotated, int64_t now, char *er
 	uint64_t keep_from = n ? seqs[0] : l->head.seq + 1;
 	if (l->keep && n > l->keep)
 		keep_from = seqs[n - l->keep];
+	/* Nothing a reader still needs goes: keep from the file holding the
+	 * floor (files are named by their first seq, in order). */
+	uint64_t held = l->hold ? l->hold(l->hold_arg) : 0;
+	for (size_t i = n; held && i-- > 0;)
+		if (seqs[i] <= held || i == 0) {
+			keep_from = seqs[i] < keep_from ? seqs[i] : keep_from;
+			break;
+		}
 	json_t *f =
 		json_pack("{s:s,s:I}", "file", rotated, "oldest_kept_seq", (json_int_t)keep_from);
 	r = f ? write_record(l, AUDIT_EV_ROTATE, f, now, 1, err, errlen)
@@ -790,6 +800,8 @@ int audit_open(const char *dir, const struct audit_opts *o, struct audit_log **o
 	l->max_size = o && o->max_file_size ? o->max_file_size : AUDIT_MAX_FILE_DEFAULT;
 	l->keep = o ? o->keep_files : 0;
 	l->clock = o && o->clock ? o->clock : real_clock;
+	l->hold = o ? o->hold : NULL;
+	l->hold_arg = o ? o->hold_arg : NULL;
 	identity(l);
 	int r = open_dir(l, err, errlen);
 	if (!r)

@@ -72,6 +72,12 @@ struct audit_opts {
 	uint64_t max_file_size; /* rotate audit.log once this big; 0: default */
 	unsigned keep_files;    /* rotated files kept; 0: keep them all */
 	int64_t (*clock)(void); /* tests only: now in µs; NULL: CLOCK_REALTIME */
+	/* Retention's floor, asked at each rotation: the lowest seq a reader
+	 * still needs (jitsud: the first record not yet shipped to the hub).
+	 * A file holding that seq or a later one is never pruned, whatever
+	 * keep_files says. 0: nothing is held. NULL: no floor. */
+	uint64_t (*hold)(const void *arg);
+	const void *hold_arg;
 };
 
 struct audit_log;

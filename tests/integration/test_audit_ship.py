@@ -156,6 +156,33 @@ def test_500_elevations_while_the_hub_is_down(ship):
     assert e["known_seq"] is not None and e["known_seq"] <= last
 
 
+def rotated_files(daemon):
+    return sorted(f for f in os.listdir(os.path.join(daemon.state, "audit"))
+                  if re.fullmatch(r"audit-\d{20}\.log", f))
+
+
+def test_retention_waits_for_the_hub(ship):
+    # --audit-keep 1 would delete all but one rotated file; while the hub
+    # is down none of them has been shipped, so all of them stay.
+    ship.daemon.stop()
+    ship.daemon.start(HEARTBEAT + ("--audit-rotate", "64k", "--audit-keep", "1"))
+    ship.wait_shipped()
+    assert ship.hub.stop() == 0
+    ship.elevate(300)
+    held = rotated_files(ship.daemon)
+    assert len(held) >= 3, held
+    ship.hub.start()
+    ship.wait_shipped()
+    check_exactly_once(ship, ship.local_last_seq())
+    assert ship.alerts() == []
+    # Shipped: the next rotation prunes back to what retention keeps.
+    while rotated_files(ship.daemon)[-1] == held[-1]:
+        ship.elevate(20)
+    ship.wait_shipped()
+    assert len(rotated_files(ship.daemon)) <= 2, rotated_files(ship.daemon)
+    check_exactly_once(ship, ship.local_last_seq())
+
+
 def test_kill_9_during_shipping(ship):
     ship.wait_shipped()
     assert ship.hub.stop() == 0

@@ -855,6 +855,56 @@ static void t_retention(void **state)
 	free(s);
 }
 
+static uint64_t held_seq;
+static uint64_t hold_at(const void *arg)
+{
+	(void)arg;
+	return held_seq;
+}
+
+/* A reader's floor (jitsud: the first record the hub has not got) beats
+ * keep_files: nothing at or after it is pruned; once it moves on,
+ * retention catches up at the next rotation. */
+static void t_retention_hold(void **state)
+{
+	struct fx *f = *state;
+	struct audit_verify_report rep;
+	struct audit_opts o = {
+		.max_file_size = 2048, .keep_files = 2, .clock = fake_clock, .hold = hold_at};
+	held_seq = 1;
+	f->l = NULL;
+	assert_int_equal(audit_open(f->dir, &o, &f->l, f->err, sizeof f->err), 0);
+	for (int i = 0; i < 100; i++)
+		append_req(f, "alice", i);
+	size_t all = count_rotated(f);
+	assert_true(all >= 10);
+	assert_ok(f, NULL, 0, &rep);
+	assert_int_equal(rep.first_seq, 1);
+	/* the floor in the middle: files before the one holding it may go */
+	int dfd = open(f->dir, O_RDONLY | O_DIRECTORY);
+	uint64_t *s;
+	size_t n;
+	assert_int_equal(audit_list_rotated(dfd, &s, &n), 0);
+	held_seq = s[4] + 1;
+	uint64_t kept_first = s[4];
+	free(s);
+	uint64_t last = 0;
+	while (count_rotated(f) >= all) /* up to the next rotation */
+		last = append_req(f, "alice", 0);
+	assert_int_equal(audit_list_rotated(dfd, &s, &n), 0);
+	assert_int_equal(s[0], kept_first);
+	free(s);
+	assert_ok(f, NULL, 0, &rep);
+	assert_int_equal(rep.first_seq, kept_first);
+	/* the floor at the head: back to keep_files */
+	held_seq = last + 1;
+	size_t before = count_rotated(f);
+	while (count_rotated(f) == before)
+		append_req(f, "alice", 0);
+	assert_int_equal(count_rotated(f), 2);
+	close(dfd);
+}
+
 /* ---- failing file systems --------------------------------------------- */
 
 static int mount_small(struct fx *f)
@@ -992,6 +1042,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(t_crash_mid_rotation, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_rotation, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_retention, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_retention_hold, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_disk_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_concurrent, setup, teardown),
 	};
