@@ -72,7 +72,8 @@ void trail_daemon(struct jitsud_ctx *ctx, const char *event, json_t *extra)
 	append(ctx->audit, event, f, 0, err, sizeof err);
 }
 
-/* Who asked, for every session record. */
+/* Who asked, and the policy that answers them, for every session record:
+ * a connection process keeps the policy it was forked with to its end. */
 static json_t *who(const struct session *s)
 {
 	json_t *f = json_object();
@@ -81,6 +82,7 @@ static json_t *who(const struct session *s)
 	json_object_set_new(f, "user", audit_record_str(s->peer.user));
 	json_object_set_new(f, "uid", json_integer(s->peer.uid));
 	json_object_set_new(f, "client_pid", json_integer(s->peer.pid));
+	json_object_set_new(f, "policy_version", json_string(s->ctx->policy_version));
 	return f;
 }
 
@@ -143,7 +145,6 @@ int trail_decision(struct session *s, const char *why)
 	}
 	resolve_hex(p->sha256, sizeof p->sha256, hex);
 	json_object_set_new(f, "policy_sha256", json_string(hex));
-	json_object_set_new(f, "policy_version", json_string(s->ctx->policy_version));
 	int r = append(s->ctx->audit, AUDIT_EV_DECISION, f, permit ? AUDIT_DEFER_SYNC : 0, err,
 		       sizeof err);
 	return permit ? closed(s, r, err) : r;

@@ -19,6 +19,7 @@ import time
 import pytest
 
 from conftest import JITSUD, jitsu, policy_text
+from test_badinput import wait_no_sessions
 from hubflow_hub import audit_records, enroll
 from hubflow_hub import ctl, hub, pg_cluster  # noqa: F401 (fixtures)
 
@@ -104,6 +105,11 @@ def assert_permits(ep, cmd, version):
     assert r.returncode == 0, (cmd, r.stderr)
     d = ep.decisions()[-1]
     assert d["decision"] == "permit" and d["policy_version"] == version, d
+    # Every record of that session names the same version.
+    wait_no_sessions(ep.daemon)  # the exit record comes after the client's exit
+    session = [x for x in audit_records(ep.daemon.state) if x.get("client_pid") == d["client_pid"]]
+    assert {x["event"] for x in session} >= {"request", "decision", "start", "exit"}, session
+    assert {x.get("policy_version") for x in session} == {version}, session
     return d
 
 
