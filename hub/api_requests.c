@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alert.h"
 #include "auth.h"
 #include "jsonv.h"
 #include "webhook.h"
@@ -158,11 +159,18 @@ void api_h_heartbeat(struct call *c)
 	snprintf(facts.kernel, sizeof facts.kernel, "%s", api_body_str(c, "kernel"));
 	snprintf(facts.agent_version, sizeof facts.agent_version, "%s",
 		 api_body_str(c, "agent_version"));
+	struct storage_alert_list raised = {0};
 	int rc = storage_endpoint_touch(c->ctx->st, c->who.ep.id, &facts, c->now, err, sizeof err);
 	json_t *seq = json_object_get(c->body, "audit_seq");
-	if (rc == STORAGE_OK && seq)
+	if (rc == STORAGE_OK && seq) {
 		rc = storage_audit_known(c->ctx->st, c->who.ep.id, (int64_t)json_integer_value(seq),
-					 c->now, err, sizeof err);
+					 c->now, &raised, err, sizeof err);
+		if (rc == STORAGE_OK && raised.n == 1)
+			snprintf(raised.items[0].hostname, sizeof raised.items[0].hostname, "%s",
+				 c->who.ep.hostname);
+		alert_announce(c->ctx->webhooks, &raised);
+		storage_alert_list_free(&raised);
+	}
 	if (rc == STORAGE_OK)
 		rc = storage_endpoint_get(c->ctx->st, c->who.ep.id, &e, err, sizeof err);
 	if (rc == STORAGE_OK)

@@ -331,9 +331,15 @@ int storage_audit_ingest(struct storage *st, const char *endpoint_id, int64_t af
 			 const char *const *lines, const size_t *lens, size_t n, int64_t now,
 			 int64_t *acked_seq, struct storage_alert_list *raised, char *err,
 			 size_t errlen);
-/* Records the endpoint's last local seq, as its heartbeat said. */
+/*
+ * Records the endpoint's last local seq, as its heartbeat said. A trail
+ * that ends before the hub's head was rewound or wiped on the endpoint
+ * (records the hub holds are gone locally): the first such heartbeat
+ * raises audit_rewind, appended to *raised (the caller announces and
+ * frees it); it is raised again only after the trail caught up.
+ */
 int storage_audit_known(struct storage *st, const char *endpoint_id, int64_t known_seq, int64_t now,
-			char *err, size_t errlen);
+			struct storage_alert_list *raised, char *err, size_t errlen);
 
 /* One endpoint's shipping state. Times 0: never; shipped_seq 0: none. */
 struct storage_audit_lag {

@@ -334,16 +334,60 @@ int storage_audit_ingest(struct storage *st, const char *endpoint_id, int64_t af
 	return STORAGE_OK;
 }
 
-int storage_audit_known(struct storage *st, const char *endpoint_id, int64_t known_seq, int64_t now,
-			char *err, size_t errlen)
+/* The last known seq before this heartbeat: -1 if none. */
+static int known_read(struct storage *st, const char *endpoint_id, int64_t *known, char *err,
+		      size_t errlen)
 {
-	char s[STORAGE_I64_LEN], t[STORAGE_I64_LEN];
+	struct sdb_result r;
+	const char *p[] = {endpoint_id};
+
+	*known = -1;
+	int rc = storage_exec(st, "SELECT known_seq FROM audit_heads WHERE endpoint_id = ?", p, 1,
+			      &r, err, errlen);
+	if (rc != STORAGE_OK)
+		return rc;
+	if (r.nrows == 1 && storage_cell(&r, 0, 0) && storage_cell_i64(&r, 0, 0, known) != 0)
+		rc = storage_corrupt(err, errlen, "audit_heads");
+	sdb_result_free(&r);
+	return rc;
+}
+
+int storage_audit_known(struct storage *st, const char *endpoint_id, int64_t known_seq, int64_t now,
+			struct storage_alert_list *raised, char *err, size_t errlen)
+{
+	char s[STORAGE_I64_LEN], t[STORAGE_I64_LEN], why[STORAGE_ALERT_DETAIL_MAX];
 	const char *p[] = {endpoint_id, storage_i64(s, known_seq), storage_i64(t, now)};
-	return storage_exec(st,
-			    "INSERT INTO audit_heads (endpoint_id, known_seq, known_at)"
-			    " VALUES (?, ?, ?) ON CONFLICT (endpoint_id) DO UPDATE SET"
-			    " known_seq = excluded.known_seq, known_at = excluded.known_at",
-			    p, 3, NULL, err, errlen);
+	struct auditchain_head h;
+	int64_t before = -1;
+
+	memset(raised, 0, sizeof *raised);
+	int rc = storage_begin(st, err, errlen);
+	if (rc == STORAGE_OK)
+		rc = head_read(st, endpoint_id, &h, err, errlen); /* locks the row */
+	if (rc == STORAGE_OK)
+		rc = known_read(st, endpoint_id, &before, err, errlen);
+	if (rc == STORAGE_OK)
+		rc = storage_exec(st,
+				  "INSERT INTO audit_heads (endpoint_id, known_seq, known_at)"
+				  " VALUES (?, ?, ?) ON CONFLICT (endpoint_id) DO UPDATE SET"
+				  " known_seq = excluded.known_seq, known_at = excluded.known_at",
+				  p, 3, NULL, err, errlen);
+	/* Shipping makes known >= head; falling below it is news once. */
+	if (rc == STORAGE_OK && h.have && known_seq < h.seq && (before < 0 || before >= h.seq)) {
+		snprintf(why, sizeof why,
+			 "the endpoint's trail ends at seq %lld but the hub holds up to seq %lld:"
+			 " the local trail was rewound or wiped",
+			 (long long)known_seq, (long long)h.seq);
+		rc = alert_insert(st, endpoint_id, "audit_rewind", known_seq + 1, why, now, raised,
+				  err, errlen);
+	}
+	if (rc == STORAGE_OK)
+		rc = storage_commit(st, err, errlen);
+	if (rc != STORAGE_OK) {
+		storage_rollback(st);
+		storage_alert_list_free(raised);
+	}
+	return rc;
 }
 
 /* ---- lag and search ---- */

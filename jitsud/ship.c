@@ -344,7 +344,8 @@ static int post_batch(const struct hublink *l, const struct batch *b, char *err,
 	return r;
 }
 
-/* The seq of the last complete line of audit.log, or fallback. */
+/* The seq of the last complete line of audit.log, or fallback if there is
+ * none to read. */
 static int64_t last_local_seq(int auditfd, int64_t fallback)
 {
 	char *buf = malloc(SHIP_TAIL + 1);
@@ -369,7 +370,8 @@ static int64_t last_local_seq(int auditfd, int64_t fallback)
 	if (fd >= 0)
 		close(fd);
 	free(buf);
-	return seq > fallback ? seq : fallback;
+	/* The trail as it is, even lower than before: the hub alerts on that. */
+	return seq > 0 ? seq : fallback;
 }
 
 static int heartbeat(const struct hublink *l, int64_t seq, char *err, size_t errlen)

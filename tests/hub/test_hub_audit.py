@@ -113,6 +113,35 @@ def test_chain_alerts(hub_factory, receivers):
     assert "audit_hash" in hub.log_text(20000)
 
 
+def test_heartbeat_behind_the_head_is_a_rewind(hub):
+    # The hub holds seqs 1..5; the endpoint then says its trail ends at 2:
+    # records the hub has are gone locally (wiped, or rewound by someone
+    # who also reset the shipper's place). One alert, not one per beat.
+    eid, ep = hub.enroll()
+    tr = Trail()
+    for _ in range(5):
+        tr.add("exit", user="alice", status=0)
+    assert ship(hub, ep, 0, tr.lines).json == {"acked_seq": 5}
+
+    def beat(seq):
+        assert hub.call("POST", "/api/v1/endpoint/heartbeat", {"audit_seq": seq},
+                        auth=ep).status == 200
+
+    beat(5)
+    beat(7)
+    assert alerts(hub) == []
+    beat(2)
+    beat(2)
+    (a,) = alerts(hub)
+    assert (a["kind"], a["endpoint_id"], a["seq"]) == ("audit_rewind", eid, 3)
+    assert "ends at seq 2" in a["detail"] and "up to seq 5" in a["detail"]
+    assert "audit_rewind" in hub.log_text(20000)
+    # Caught up again, then rewound again: a second alert.
+    beat(6)
+    beat(1)
+    assert [x["kind"] for x in alerts(hub)] == ["audit_rewind", "audit_rewind"]
+
+
 def test_audit_route_bounds_and_roles(hub):
     eid, ep = hub.enroll()
     tr = Trail()

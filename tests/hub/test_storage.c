@@ -883,14 +883,39 @@ static void test_audit_ingest(void **state)
 
 	/* lag: the head, and the heartbeat's last local seq */
 	struct storage_audit_lag *lag;
+	struct storage_alert_list raised;
 	size_t n;
-	assert_int_equal(storage_audit_known(st, "a000000000000001", 12, NOW, err, sizeof err),
-			 STORAGE_OK);
+	assert_int_equal(
+		storage_audit_known(st, "a000000000000001", 12, NOW, &raised, err, sizeof err),
+		STORAGE_OK);
+	assert_int_equal(raised.n, 0);
 	assert_int_equal(storage_audit_lag_list(st, &lag, &n, err, sizeof err), STORAGE_OK);
 	assert_int_equal(n, 1);
 	assert_int_equal(lag[0].shipped_seq, 2); /* the head moved to the fork */
 	assert_int_equal(lag[0].known_seq, 12);
 	free(lag);
+	/* a trail that ends before the head: wiped; one alert, not one a beat */
+	assert_int_equal(
+		storage_audit_known(st, "a000000000000001", 1, NOW, &raised, err, sizeof err),
+		STORAGE_OK);
+	assert_int_equal(raised.n, 1);
+	assert_string_equal(raised.items[0].kind, "audit_rewind");
+	assert_int_equal(raised.items[0].seq, 2);
+	storage_alert_list_free(&raised);
+	assert_int_equal(
+		storage_audit_known(st, "a000000000000001", 1, NOW, &raised, err, sizeof err),
+		STORAGE_OK);
+	assert_int_equal(raised.n, 0);
+	/* caught up, then wiped again: news again */
+	assert_int_equal(
+		storage_audit_known(st, "a000000000000001", 3, NOW, &raised, err, sizeof err),
+		STORAGE_OK);
+	assert_int_equal(raised.n, 0);
+	assert_int_equal(
+		storage_audit_known(st, "a000000000000001", 0, NOW, &raised, err, sizeof err),
+		STORAGE_OK);
+	assert_int_equal(raised.n, 1);
+	storage_alert_list_free(&raised);
 	for (int i = 0; i < 12; i++)
 		free(l[i]);
 }

@@ -264,6 +264,30 @@ def test_tampered_record_raises_an_alert(ship):
         ship.eid, target["seq"]), ship.hub.log_text())
 
 
+def test_wiped_trail_raises_a_rewind_alert(ship):
+    # Whoever owns the machine deletes the local trail but leaves the
+    # shipper's place: the new trail's first records are below it and are
+    # never sent, but the heartbeat says where the trail ends.
+    ship.elevate(5)
+    e = ship.wait_shipped()
+    held = e["shipped_seq"]
+    assert held > 10
+    ship.daemon.stop()
+    audit = os.path.join(ship.daemon.state, "audit")
+    for name in os.listdir(audit):
+        if name.endswith(".log"):
+            os.unlink(os.path.join(audit, name))
+    ship.daemon.start(HEARTBEAT)
+    deadline = time.monotonic() + SHIP_TIMEOUT
+    while not ship.alerts("audit_rewind"):
+        assert time.monotonic() < deadline, ship.daemon.read_log()[-2000:]
+        time.sleep(0.1)
+    (a,) = ship.alerts()
+    assert (a["kind"], a["endpoint_id"], a["hostname"]) == ("audit_rewind", ship.eid, HOST)
+    assert "up to seq %d" % held in a["detail"], a
+    assert ship.local_last_seq() < held
+
+
 # ---- silent endpoints ----
 
 def test_silent_endpoint_alert_once_per_silence(hub, ctl, users, daemon_factory):
