@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hubcall.h"
 #include "hublink.h"
 #include "jitsu/audit.h"
 #include "jitsu/breakglass.h"
@@ -148,6 +149,31 @@ int breakglass_fleet(const struct session *s)
 	return n < 0 || (size_t)n >= sizeof path || lstat(path, &st) == 0 || errno != ENOENT;
 }
 
+/*
+ * Break-glass is for a hub that cannot be reached: with the hub answering,
+ * one admin's phone call would otherwise stand in for its N-of-M approval
+ * and its no-self-approval rule. 1 only when the hub answered this
+ * endpoint's authenticated call (pinned TLS) with 200; a failure, a
+ * timeout or any other answer leaves break-glass open (its own code is
+ * still needed).
+ */
+static int hub_answers(struct session *s)
+{
+	struct hublink l;
+	json_t *answer = NULL;
+	long status = 0;
+	char err[512];
+
+	if (hublink_load(s->ctx->cfg->state_dir, &l, err, sizeof err) < 0)
+		return 0;
+	session_notice(s, "break-glass: checking that the hub cannot be reached...");
+	int r = hubcall(&l, "GET", "/api/v1/whoami", NULL, BREAKGLASS_PROBE_MS, s->sock, &status,
+			&answer, err, sizeof err);
+	json_decref(answer);
+	explicit_bzero(&l, sizeof l);
+	return r == 0 && status == 200;
+}
+
 int breakglass_admit(struct session *s)
 {
 	char id[17];
@@ -162,7 +188,13 @@ int breakglass_admit(struct session *s)
 		return 0;
 	}
 	/* Before any MFA prompt: a machine without a key cannot do it. */
-	return key_or_refuse(s, id, NULL);
+	if (key_or_refuse(s, id, NULL) < 0)
+		return -1;
+	if (hub_answers(s))
+		return refuse(s, NULL, 0,
+			      "the hub can be reached: ask it (run the command without "
+			      "--break-glass)");
+	return 0;
 }
 
 /* Opens (creating) <statedir>/breakglass: a root-owned 0700 directory. */

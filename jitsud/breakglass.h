@@ -12,6 +12,7 @@ _Static_assert(BREAKGLASS_ANSWER_TIMEOUT <= SESSION_PROMPT_TIMEOUT_MAX,
 	       "the privsep child must wait as long as a break-glass prompt");
 #define BREAKGLASS_TRIES 3       /* responses per challenge */
 #define BREAKGLASS_USED_MAX 4096 /* consumed challenges remembered at once */
+#define BREAKGLASS_PROBE_MS 5000 /* the hub has this long to show it answers */
 
 /* Did the client ask for break-glass (jitsu --break-glass)? */
 int breakglass_asked(const struct session *s);
@@ -23,7 +24,8 @@ int breakglass_fleet(const struct session *s);
 /*
  * Checked after a permit, before any requirement: break-glass needs a
  * reason, a rule without `nobreakglass` and, where the rule needs the hub,
- * a key in hub.conf. 0, or the user was refused (and the refusal recorded)
+ * a key in hub.conf and a hub that does not answer (one call, at most
+ * BREAKGLASS_PROBE_MS). 0, or the user was refused (and the refusal recorded)
  * and -1 is returned.
  */
 int breakglass_admit(struct session *s);

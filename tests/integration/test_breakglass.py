@@ -41,6 +41,7 @@ permit mfa approval {alice} cmd /usr/bin/date
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CHALLENGE = rb"challenge ([0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4})"
 PROMPT = rb"break-glass response: "
+CHALLENGE_TEXT = b"challenge "
 CLOSED = "https://127.0.0.1:9"  # discard: nothing listens there
 
 
@@ -162,6 +163,29 @@ def test_the_endpoint_cannot_reach_the_hub(glass):
     r = jitsu(glass.users["alice"], ["-r", "outage", "/usr/bin/id", "-u"], glass.daemon)
     assert r.returncode == 1, r
     assert b"approval required, refusing" in r.stderr, r.stderr
+
+
+def test_refused_while_the_hub_answers(glass):
+    """Break-glass is for a hub that cannot be reached: with the link back,
+    one admin's phone call must not stand in for the hub's approval."""
+    conf = glass.conf()
+    conf["url"] = glass.hub_url
+    glass.write_conf(conf)  # read at each call: no restart needed
+    r = jitsu(glass.users["alice"], ["--break-glass", "-r", "not an outage", "/usr/bin/id",
+                                     "-u"], glass.daemon)
+    assert r.returncode == 1, r
+    assert b"break-glass refused: the hub can be reached" in r.stderr, r.stderr
+    assert CHALLENGE_TEXT not in r.stderr  # no challenge was ever shown
+    (g,) = glass.records()
+    assert g["outcome"] == "refused" and "the hub can be reached" in g["why"], g
+    assert glass.records("start") == []
+    # The partition again: break-glass is open once more.
+    conf["url"] = CLOSED
+    glass.write_conf(conf)
+    c = glass.client("--break-glass", "-r", "outage 9", "/usr/bin/id", "-u")
+    c.answer(glass.respond(c.challenge()))
+    rc, out, err = c.finish()
+    assert (rc, out) == (0, b"0\n"), err
 
 
 def test_valid_response_runs_once_and_is_audited(glass):
