@@ -264,12 +264,13 @@ static void reload(struct daemon_state *d)
 		d->ctx.policy = p;
 		memcpy(d->ctx.policy_version, version, sizeof version);
 		log_info("policy reloaded: %zu rules from %s", p->nrules, p->file);
-		trail_daemon(&d->ctx, AUDIT_EV_RELOAD, json_pack("{s:s}", "result", "ok"));
 		/* Spares hold the old policy: retire them and fork new ones
-		 * before saying we are ready. */
+		 * before saying we are ready, and before the record that says
+		 * from when the new policy decides. */
 		if (new_generation(d) < 0)
 			log_err("pipe: %s", strerror(errno));
 		replenish(d);
+		trail_daemon(&d->ctx, AUDIT_EV_RELOAD, json_pack("{s:s}", "result", "ok"));
 	}
 	shipper_start(&d->ship, d->ctx.cfg); /* enrolled since the start? */
 	tzset();

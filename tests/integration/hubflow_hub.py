@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, JITSU, JITSUCTL, JITSUD, TOP, user_ids
+from conftest import BUILD, JITSU, JITSUCTL, JITSUD, SLOW, TOP, WRAP, user_ids
 
 HUB = os.path.join(BUILD, "hub", "jitsu-hub")
 START_TIMEOUT = 20
@@ -71,10 +71,11 @@ class FlowHub:
         """jitsu-hub serve [extra...]; returns once it said "listening:"."""
         self.log = open(os.path.join(self.dir, "serve.log"), "ab")
         self.proc = subprocess.Popen(
-            [HUB, "serve", "--dir", self.dir, "--listen", "127.0.0.1:%d" % self.port, *extra],
+            [*WRAP, HUB, "serve", "--dir", self.dir, "--listen", "127.0.0.1:%d" % self.port,
+             *extra],
             stdout=subprocess.PIPE, stderr=self.log, stdin=subprocess.DEVNULL)
         line = b""
-        deadline = time.monotonic() + START_TIMEOUT
+        deadline = time.monotonic() + START_TIMEOUT * SLOW
         with selectors.DefaultSelector() as sel:
             sel.register(self.proc.stdout, selectors.EVENT_READ)
             while not line.endswith(b"\n") and time.monotonic() < deadline:

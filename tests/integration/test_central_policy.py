@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import JITSUD, jitsu, policy_text
+from conftest import JITSUD, SLOW, jitsu, policy_text
 from test_badinput import wait_no_sessions
 from hubflow_hub import audit_records, enroll
 from hubflow_hub import ctl, hub, pg_cluster  # noqa: F401 (fixtures)
@@ -55,7 +55,7 @@ class Endpoint:
     def reloads(self):
         return [r for r in audit_records(self.daemon.state) if r["event"] == "policy_reload"]
 
-    def fetch(self, version, timeout=20):
+    def fetch(self, version, timeout=20 * SLOW):
         """SIGHUP (a fetch), then waits for the policy_reload naming version."""
         seen = len([r for r in self.reloads() if r.get("policy_version") == version])
         self.daemon.proc.send_signal(signal.SIGHUP)
@@ -82,7 +82,7 @@ class Endpoint:
     def decisions(self):
         return [r for r in audit_records(self.daemon.state) if r["event"] == "decision"]
 
-    def wait_log(self, text, timeout=20):
+    def wait_log(self, text, timeout=20 * SLOW):
         deadline = time.monotonic() + timeout
         while text not in self.daemon.read_log():
             assert time.monotonic() < deadline, "no %r in the log:\n%s" % (
