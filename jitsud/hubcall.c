@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "hubcall_sandbox.h"
+#include "hubreply.h"
 #include "jitsu/log.h"
 #include "jitsu/resolve.h"
 #include "sandbox.h"
@@ -234,28 +235,6 @@ static json_t *request_json(const struct hublink *l, const char *method, const c
 	return req;
 }
 
-/* Parses {"status":N,"answer":{...}} or {"error":"..."}. */
-static int parse_reply(const char *buf, size_t len, long *status, json_t **answer, char *err,
-		       size_t errlen)
-{
-	json_t *o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
-	const char *e = json_string_value(json_object_get(o, "error"));
-	json_t *a = json_object_get(o, "answer");
-	int r = 0;
-	if (e) {
-		snprintf(err, errlen, "%.400s", e);
-		r = -EPROTO;
-	} else if (!json_is_object(a) || !json_is_integer(json_object_get(o, "status"))) {
-		snprintf(err, errlen, "%s gave no answer", HUBCALL_NAME);
-		r = -EPROTO;
-	} else {
-		*status = (long)json_integer_value(json_object_get(o, "status"));
-		*answer = json_incref(a);
-	}
-	json_decref(o);
-	return r;
-}
-
 /* Starts the helper in mode on request text: its stdin, stdout and
  * report pipes into fds (jitsud's ends: in[1], out[0], report[0]). */
 static pid_t start(const char *mode, int fds[3], char *err, size_t errlen)
@@ -328,7 +307,7 @@ static int run_call(const char *mode, const json_t *req, long timeout_ms, int ca
 	}
 	close(fds[2]);
 	if (r == 0)
-		r = parse_reply(buf, len, status, answer, err, errlen);
+		r = hubreply_parse(buf, len, status, answer, err, errlen);
 	else if (r == -ECANCELED)
 		snprintf(err, errlen, "cancelled");
 	else if (r == -ETIMEDOUT)
@@ -358,8 +337,7 @@ int hubcall(const struct hublink *l, const char *method, const char *path, const
 int hubcall_peer_fingerprint(const char *url, char fp[HUBCLIENT_FP_LEN + 1], char *err,
 			     size_t errlen)
 {
-	json_t *req =
-		json_pack("{s:s,s:I}", "url", url, "timeout_ms", (json_int_t)HUBCALL_DEFAULT_MS);
+	json_t *req = json_pack("{s:s}", "url", url);
 	json_t *answer = NULL;
 	long status = 0;
 	int r = req ? run_call("fingerprint", req, HUBCALL_DEFAULT_MS, -1, &status, &answer, err,

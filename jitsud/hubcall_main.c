@@ -8,8 +8,8 @@
  *       pinned; writes {"status":N,"answer":{...}} or {"error":"..."} on
  *       stdout. An empty "auth" sends no Authorization (enrollment).
  *   jitsu-hubcall fingerprint
- *       reads {"url","timeout_ms"}; completes a TLS handshake with the
- *       hub, trusting nothing, and answers {"status":0,"answer":
+ *       reads {"url"}; completes a TLS handshake with the hub (within
+ *       5 s), trusting nothing, and answers {"status":0,"answer":
  *       {"fingerprint":"AB:CD:..."}}: jitsud --enroll shows it to be
  *       confirmed before it pins it.
  *
