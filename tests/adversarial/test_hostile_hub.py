@@ -24,7 +24,7 @@ import pytest
 
 from conftest import assert_safe_after, audit_records, jitsu, poll_until
 from hubflow_fakehub import FakeHub
-from hubflow_hub import enroll
+from hubflow_hub import Client, enroll
 from test_badinput import HELPERS, wait_no_sessions
 from test_privsep import force_syscall
 
@@ -137,6 +137,41 @@ def test_hub_slower_than_the_timeout(tls_pairs, users, daemon_factory):
     assert SUBMIT_TIMEOUT - 1 < took < SUBMIT_TIMEOUT + 10, took
     line = assert_failed_closed(users, d, r)
     assert "timeout" in line.lower() or "timed out" in line, line
+
+
+def test_helper_that_never_answers_is_killed(tls_pairs, users, daemon_factory):
+    """A helper that neither answers nor ends (here stopped with SIGSTOP
+    while the hub stalls; a helper taken over could simply hang): jitsud
+    must not wait on it past the call's timeout plus 5 s. It kills the
+    helper, logs it, and refuses."""
+    cert, key, fp = tls_pairs[0]
+    gate = threading.Event()
+
+    def stall(h):
+        gate.wait(SUBMIT_TIMEOUT + 30)
+
+    with FakeHub(cert, key, {SUBMIT: (stall, None)}) as fake:
+        d = enrolled(fake, fp, daemon_factory)
+        c = Client(users["alice"], ["id", "-u"], d)
+        helpers = poll_until(lambda: SUBMIT in fake.seen and [
+            p for p, n in descendants(d.proc.pid).items() if n == "jitsu-hubcall"], 10,
+            "the submit's jitsu-hubcall")
+        os.kill(helpers[0], signal.SIGSTOP)
+        t0 = time.monotonic()
+        status, out, err = c.finish(timeout=SUBMIT_TIMEOUT + 30)
+        took = time.monotonic() - t0
+        gate.set()
+    assert SUBMIT_TIMEOUT < took < SUBMIT_TIMEOUT + 5 + 5, took
+    assert (status, out) == (1, b""), (status, out, err)
+    line = err.decode().splitlines()[-1]
+    assert line.endswith("jitsu-hubcall gave no answer within %d s" % (SUBMIT_TIMEOUT + 5)), line
+    want = "jitsu-hubcall: no answer within %d ms: killed" % ((SUBMIT_TIMEOUT + 5) * 1000)
+    assert want in d.read_log(), d.read_log()[-3000:]
+    assert not os.path.exists("/proc/%d" % helpers[0])
+    assert not [a for a in audit_records(d) if a["event"] == "start"]
+    wait_no_sessions(d)
+    assert_no_helpers(d)
+    assert_safe_after(users, d)
 
 
 # ---- a TLS stream cut short -------------------------------------------------
