@@ -69,8 +69,10 @@ install: deps-build $(BUILD)/build.ninja
 	meson configure $(BUILD) --prefix=$(PREFIX) >/dev/null
 	ninja -C $(BUILD)
 	DESTDIR=$(DESTDIR) meson install -C $(BUILD) --no-rebuild
-	@# jitsud refuses to start without its privsep user; a staged
-	@# install (DESTDIR) leaves that to the package's postinst.
+	@# jitsud refuses to start without its privsep user. meson installs
+	@# contrib/sysusers.d/jitsu.conf into sysusersdir; a staged install
+	@# (DESTDIR) leaves creating the user to the package (systemd-sysusers
+	@# or its postinst), a direct one creates it now.
 	@if [ -z "$(DESTDIR)" ]; then scripts/privsep-user.sh _jitsu; fi
 
 lint: deps-lint $(BUILD)/build.ninja

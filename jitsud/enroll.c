@@ -1,7 +1,9 @@
 /*
- * enroll: `jitsud --enroll`, carried out by the jitsu-hubcall helper (the
- * only program of jitsu's endpoint side that links the network client):
- * pin the hub, enroll with the token, store the link root-only.
+ * enroll: `jitsud --enroll`: pin the hub, enroll with the token, store the
+ * link root-only. Root only decides and writes: every network step is a
+ * run of the jitsu-hubcall helper (hubcall.h) as the privsep user, under
+ * its seccomp filter, and what it reports is validated here before
+ * hub.conf is written.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,18 +15,18 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "hubcall.h"
 #include "hublink.h"
 #include "jitsu/breakglass.h"
 
 #define HUBLINK_FILE "hub.conf"
+#define ENROLL_TIMEOUT_MS 15000L
 
-void hublink_client(const struct hublink *l, struct hubclient *c)
+/* The hub issues the endpoint id and credential as lowercase hex; they end
+ * up in an Authorization header, so nothing else is taken. */
+static int id_ok(const char *s)
 {
-	memset(c, 0, sizeof *c);
-	c->url = l->url;
-	memcpy(c->fingerprint, l->fingerprint, sizeof c->fingerprint);
-	snprintf(c->auth, sizeof c->auth, "Endpoint %s:%s", l->endpoint_id, l->credential);
-	c->cancel_fd = -1;
+	return s[0] && strspn(s, "0123456789abcdef") == strlen(s);
 }
 
 /* Writes hub.conf atomically: temp file, fsync, rename, fsync the dir. */
@@ -79,7 +81,7 @@ static void os_name(char *out, size_t len)
 	}
 }
 
-static json_t *enroll_body(const char *token, char *err, size_t errlen)
+static json_t *enroll_body(const char *token, const char *group, char *err, size_t errlen)
 {
 	char host[256] = "", mid[64] = "", os[128];
 	struct utsname u;
@@ -95,17 +97,17 @@ static json_t *enroll_body(const char *token, char *err, size_t errlen)
 				 "machine_id", mid, "os", os, "kernel", u.release, "agent_version",
 				 JITSU_VERSION);
 	/* jitsud --enroll --group G: the endpoint's policy group. */
-	const char *group = getenv("JITSU_ENROLL_GROUP");
 	if (body && group && group[0])
 		json_object_set_new(body, "group", json_string(group));
 	return body;
 }
 
-/* Shows the hub's fingerprint and asks, as ssh does; no terminal, no. */
+/* Shows the hub's fingerprint (seen by the helper) and asks, as ssh does;
+ * no terminal, no. */
 static int confirm_fingerprint(const char *url, char fp[HUBCLIENT_FP_LEN + 1], char *err,
 			       size_t errlen)
 {
-	int r = hubclient_peer_fingerprint(url, fp, err, errlen);
+	int r = hubcall_peer_fingerprint(url, fp, err, errlen);
 	if (r < 0)
 		return r;
 	FILE *tty = fopen("/dev/tty", "r+e");
@@ -131,41 +133,46 @@ static int confirm_fingerprint(const char *url, char fp[HUBCLIENT_FP_LEN + 1], c
 	return 0;
 }
 
-int hublink_enroll(const char *statedir, const char *url, const char *token,
-		   const char *fingerprint, char *err, size_t errlen)
+int hublink_enroll(const char *privsep_user, const char *statedir, const char *url,
+		   const char *token, const char *fingerprint, const char *group, char *err,
+		   size_t errlen)
 {
-	char base[512];
+	struct hublink l = {0};
 	size_t blen = strlen(url);
 	while (blen > 8 && url[blen - 1] == '/')
 		blen--; /* "https://hub:8443/" names the same hub */
-	if (blen >= sizeof base) {
+	if (blen >= sizeof l.url) {
 		snprintf(err, errlen, "hub URL too long");
 		return -EINVAL;
 	}
-	memcpy(base, url, blen);
-	base[blen] = '\0';
-	struct hubclient c = {.url = base, .cancel_fd = -1};
+	memcpy(l.url, url, blen);
+	l.url[blen] = '\0';
+	/* The network steps run as the privsep user, or not at all. */
+	hubcall_quiet(); /* jitsud prints err */
+	int r = hubcall_run_as_user(privsep_user, err, errlen);
+	if (r < 0)
+		return r;
 	long status = 0;
 	json_t *answer = NULL;
-	int r = fingerprint ? hubclient_fp_normalize(fingerprint, c.fingerprint)
-			    : confirm_fingerprint(base, c.fingerprint, err, errlen);
+	r = fingerprint ? hubclient_fp_normalize(fingerprint, l.fingerprint)
+			: confirm_fingerprint(l.url, l.fingerprint, err, errlen);
 	if (r == -EINVAL && fingerprint)
 		snprintf(err, errlen, "bad --fingerprint: expected SHA-256 as AB:CD:... or hex");
 	if (r < 0)
 		return r;
-	json_t *body = enroll_body(token, err, errlen);
+	json_t *body = enroll_body(token, group, err, errlen);
 	if (!body)
 		return -EIO;
-	r = hubclient_call(&c, "POST", "/api/v1/enroll", body, &status, &answer, err, errlen);
+	/* No endpoint id yet: the call goes without credentials. */
+	r = hubcall(&l, "POST", "/api/v1/enroll", body, ENROLL_TIMEOUT_MS, -1, &status, &answer,
+		    err, errlen);
 	json_decref(body);
 	if (r == 0 && status != 201)
 		r = hubclient_error(status, answer, err, errlen);
-	struct hublink l = {0};
-	snprintf(l.url, sizeof l.url, "%s", c.url);
-	memcpy(l.fingerprint, c.fingerprint, sizeof l.fingerprint);
 	if (r == 0 &&
 	    (hublink_copy_field(answer, "endpoint_id", l.endpoint_id, sizeof l.endpoint_id) ||
-	     hublink_copy_field(answer, "credential", l.credential, sizeof l.credential))) {
+	     hublink_copy_field(answer, "credential", l.credential, sizeof l.credential) ||
+	     !id_ok(l.endpoint_id) || !id_ok(l.credential))) {
 		snprintf(err, errlen, "hub sent a malformed enrollment answer");
 		r = -EPROTO;
 	}
@@ -199,12 +206,11 @@ int hublink_enroll(const char *statedir, const char *url, const char *token,
 	free(text);
 	explicit_bzero(&l.credential, sizeof l.credential);
 	if (r == 0)
-		printf("enrolled: endpoint %s at %s (hub %s)\n", l.endpoint_id, base,
+		printf("enrolled: endpoint %s at %s (hub %s)\n", l.endpoint_id, l.url,
 		       l.fingerprint);
 	if (r == 0 && !has_key)
 		printf("note: the hub issued no break-glass key: break-glass is unavailable "
 		       "here\n");
-	const char *group = getenv("JITSU_ENROLL_GROUP");
 	if (r == 0 && group && group[0])
 		printf("policy group: %s\n", group);
 	return r;

@@ -14,9 +14,16 @@
  *    executed through the checked fd.
  *  - It runs as the privsep user (hubcall_run_as(), jitsud
  *    --privsep-user; nobody (65534) if never set) with no supplementary
- *    groups and PR_SET_NO_NEW_PRIVS, with only stdin, stdout and stderr
- *    open.
- *  - Its answer is bounded and parsed as hostile input.
+ *    groups and PR_SET_NO_NEW_PRIVS, with only stdin, stdout, stderr and
+ *    the report pipe of its seccomp filter (HUBCALL_REPORT_FD) open. So
+ *    does every network step of enrollment: root never runs the network
+ *    client.
+ *  - Its answer is bounded and parsed as hostile input, and taken only
+ *    from a helper that exited by itself with 0 or 1. A helper killed
+ *    (by its filter or anything else), exiting otherwise, or silent past
+ *    the call's timeout plus HUBCALL_SLACK_MS (then killed) fails the
+ *    call, with one log line that says how (the system call by name when
+ *    its filter killed it).
  */
 #ifndef JITSUD_HUBCALL_H
 #define JITSUD_HUBCALL_H
@@ -28,7 +35,8 @@
 #include "hublink.h"
 
 /*
- * One call to the hub of l: method on path with body (may be NULL). The
+ * One call to the hub of l (with no Authorization if l has no endpoint
+ * id yet, for enrollment): method on path with body (may be NULL). The
  * call ends early, with -ECANCELED, when cancel_fd (if >= 0) becomes
  * readable. On an answer returns 0 with the HTTP status and the JSON
  * object (caller decrefs); else -errno with a one-line reason.
@@ -40,10 +48,18 @@ int hubcall(const struct hublink *l, const char *method, const char *path, const
 /* The user the helper runs as; jitsud sets it once at start. */
 void hubcall_run_as(uid_t uid, gid_t gid);
 
-/* Runs `jitsu-hubcall enroll ...` in place of this process (as root, for
- * jitsud --enroll), the endpoint put into policy group if not NULL.
- * Returns only on failure, with err. */
-int hubcall_exec_enroll(const char *statedir, const char *url, const char *token,
-			const char *fingerprint, const char *group, char *err, size_t errlen);
+/* For a command that prints every error it gets (jitsud --enroll): no log
+ * line of its own for a helper that failed, the error says it all. */
+void hubcall_quiet(void);
+
+/* The same as hubcall_run_as() by name (jitsud --enroll): the user must exist and not be
+ * root. Returns 0, or -errno with a one-line reason (never falls back). */
+int hubcall_run_as_user(const char *name, char *err, size_t errlen);
+
+/* The SHA-256 fingerprint of the certificate the hub at url shows, seen
+ * by the helper without trusting it (`jitsu-hubcall fingerprint`), for a
+ * person to confirm. Returns 0 or -errno with err. */
+int hubcall_peer_fingerprint(const char *url, char fp[HUBCLIENT_FP_LEN + 1], char *err,
+			     size_t errlen);
 
 #endif

@@ -6,11 +6,17 @@
  *       reads one JSON request on stdin: {"url","fingerprint","auth",
  *       "method","path","body"?,"timeout_ms"}; makes the call with the hub
  *       pinned; writes {"status":N,"answer":{...}} or {"error":"..."} on
- *       stdout. jitsud runs it as its privsep user (--privsep-user); it
- *       confines itself with seccomp once the request is read
- *       (hubcall_sandbox.h).
- *   jitsu-hubcall enroll STATEDIR URL FINGERPRINT|""
- *       jitsud --enroll, as root; the token in $JITSU_ENROLL_TOKEN.
+ *       stdout. An empty "auth" sends no Authorization (enrollment).
+ *   jitsu-hubcall fingerprint
+ *       reads {"url"}; completes a TLS handshake with the hub (within
+ *       5 s), trusting nothing, and answers {"status":0,"answer":
+ *       {"fingerprint":"AB:CD:..."}}: jitsud --enroll shows it to be
+ *       confirmed before it pins it.
+ *
+ * jitsud runs it as its privsep user (--privsep-user), also for
+ * enrollment; in both modes it confines itself with seccomp once the
+ * request is read (hubcall_sandbox.h), reporting a refused system call on
+ * HUBCALL_REPORT_FD when that is a pipe.
  *
  * Exit status: 0 answered (whatever the hub said), 1 failed, 2 usage.
  */
@@ -19,10 +25,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "hubcall_sandbox.h"
-#include "hublink.h"
 #include "jitsu/hubclient.h"
 
 #define CALL_MAX_INPUT (2 * 1024 * 1024)
@@ -64,6 +70,45 @@ static const char *str(json_t *o, const char *k)
 	return v ? v : "";
 }
 
+/* The report pipe jitsud gives, or -1 (run by hand: no report). */
+static int report_fd(void)
+{
+	struct stat st;
+	return fstat(HUBCALL_REPORT_FD, &st) == 0 && S_ISFIFO(st.st_mode) ? HUBCALL_REPORT_FD : -1;
+}
+
+/* Writes {"status":status,"answer":answer} (stealing answer). */
+static int reply(long status, json_t *answer)
+{
+	json_t *o = json_pack("{s:I,s:o}", "status", (json_int_t)status, "answer", answer);
+	char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!t)
+		return reply_error("out of memory");
+	puts(t);
+	free(t);
+	return 0;
+}
+
+static int fingerprint_main(void)
+{
+	json_t *req = NULL;
+	char err[512], fp[HUBCLIENT_FP_LEN + 1];
+	if (read_request(&req) < 0) {
+		json_decref(req);
+		return reply_error("malformed request to jitsu-hubcall");
+	}
+	if (hubcall_sandbox(report_fd(), err, sizeof err) < 0) {
+		json_decref(req);
+		return reply_error(err);
+	}
+	int r = hubclient_peer_fingerprint(str(req, "url"), fp, err, sizeof err);
+	json_decref(req);
+	if (r < 0)
+		return reply_error(err);
+	return reply(0, json_pack("{s:s}", "fingerprint", fp));
+}
+
 static int call_main(void)
 {
 	json_t *req = NULL, *answer = NULL;
@@ -82,7 +127,7 @@ static int call_main(void)
 		return reply_error("no valid hub fingerprint in the hub link");
 	}
 	/* Everything is in hand: from here on, only what one call needs. */
-	if (hubcall_sandbox(err, sizeof err) < 0) {
+	if (hubcall_sandbox(report_fd(), err, sizeof err) < 0) {
 		explicit_bzero(c.auth, sizeof c.auth);
 		json_decref(req);
 		return reply_error(err);
@@ -93,19 +138,11 @@ static int call_main(void)
 	json_decref(req);
 	if (r < 0)
 		return reply_error(err);
-	json_t *o = json_pack("{s:I,s:o}", "status", (json_int_t)status, "answer", answer);
-	char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	if (!t)
-		return reply_error("out of memory");
-	puts(t);
-	free(t);
-	return 0;
+	return reply(status, answer);
 }
 
 int main(int argc, char **argv)
 {
-	char err[512];
 	/* Run as jitsud's privsep user, shared with its connection children:
 	 * no other process of that user may attach to us and read the
 	 * endpoint credential that arrives on stdin next. */
@@ -113,17 +150,8 @@ int main(int argc, char **argv)
 		return reply_error("cannot make jitsu-hubcall undumpable");
 	if (argc == 2 && !strcmp(argv[1], "call"))
 		return call_main();
-	const char *token = getenv("JITSU_ENROLL_TOKEN");
-	if (argc == 5 && !strcmp(argv[1], "enroll") && token && token[0]) {
-		const char *fp = argv[4][0] ? argv[4] : NULL;
-		if (hublink_enroll(argv[2], argv[3], token, fp, err, sizeof err) < 0) {
-			fprintf(stderr, "jitsud: enrollment failed: %s\n", err);
-			return 1;
-		}
-		return 0;
-	}
-	fprintf(stderr,
-		"usage: jitsu-hubcall call\n"
-		"       JITSU_ENROLL_TOKEN=... jitsu-hubcall enroll STATEDIR URL FINGERPRINT\n");
+	if (argc == 2 && !strcmp(argv[1], "fingerprint"))
+		return fingerprint_main();
+	fprintf(stderr, "usage: jitsu-hubcall call|fingerprint < request\n");
 	return 2;
 }

@@ -5,16 +5,24 @@
 #include "hubcall_sandbox.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/netlink.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
+
+#ifndef SYS_SECCOMP
+#define SYS_SECCOMP 1 /* si_code of a SIGSYS raised by a filter */
+#endif
 
 #ifndef __has_feature
 #define __has_feature(x) 0
@@ -34,8 +42,9 @@ int __lsan_is_turned_off(void)
  * missing on this architecture (open, poll, ...) is skipped. */
 // clang-format off
 static const char *const allowed[] = {
-	/* files: NSS, resolv.conf, hosts, OpenSSL's configuration, CA files */
-	"read", "write", "readv", "writev", "pread64", "lseek", "close", "open", "openat",
+	/* files: NSS, resolv.conf, hosts, OpenSSL's configuration, CA files
+	 * (open and openat: read-only, add_opens()) */
+	"read", "write", "readv", "writev", "pread64", "lseek", "close",
 	"stat", "fstat", "lstat", "newfstatat", "statx", "statfs", "fstatfs", "access",
 	"faccessat", "faccessat2", "readlink", "readlinkat", "getdents64", "getcwd", "fcntl",
 	"dup", "dup2", "dup3", "pipe", "pipe2", "eventfd2", "fadvise64",
@@ -46,8 +55,12 @@ static const char *const allowed[] = {
 	"sched_yield", "sched_getaffinity", "exit", "exit_group",
 	/* signals, to itself */
 	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "restart_syscall",
-	/* sockets: TCP to the hub, UDP for DNS, Unix for nscd */
-	"connect", "bind", "shutdown", "getsockopt", "setsockopt", "getsockname",
+	/* sockets: connect and sendto reach the hub (TCP), the DNS server
+	 * (glibc's resolver connects its UDP socket, then sends), nscd or
+	 * systemd-resolved (Unix) and the kernel's address list (netlink).
+	 * No bind (add_sockets()), listen or accept: nothing can reach the
+	 * helper. */
+	"connect", "shutdown", "getsockopt", "setsockopt", "getsockname",
 	"getpeername", "sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg",
 	"socketpair",
 	/* waiting */
@@ -105,8 +118,27 @@ static int add_sockets(scmp_filter_ctx ctx)
 		if (r < 0)
 			return r;
 	}
-	return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2, eq(0, AF_NETLINK),
-				eq(2, NETLINK_ROUTE));
+	int r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2, eq(0, AF_NETLINK),
+				 eq(2, NETLINK_ROUTE));
+	/* getaddrinfo binds its netlink socket to list the local addresses
+	 * when a name has several; refused, it orders them without that
+	 * list. A refusal, not a trap: the call goes on. */
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(bind), 0);
+	return r;
+}
+
+/* open and openat only to read: no O_WRONLY, O_RDWR, O_CREAT or O_TRUNC
+ * (O_TMPFILE needs a write mode too). What a call opens (NSS and resolver
+ * files, OpenSSL's configuration, CA files, /dev/urandom) is read-only. */
+static int add_opens(scmp_filter_ctx ctx)
+{
+	const scmp_datum_t writes = O_WRONLY | O_RDWR | O_CREAT | O_TRUNC;
+	int r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1, masked_eq(2, writes, 0));
+	int nr = seccomp_syscall_resolve_name("open"); /* not on every architecture */
+	if (r == 0 && nr != __NR_SCMP_ERROR)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, masked_eq(1, writes, 0));
+	return r;
 }
 
 /*
@@ -137,7 +169,10 @@ static int add_threads_and_signals(scmp_filter_ctx ctx)
 
 static int build(scmp_filter_ctx ctx, char *err, size_t errlen)
 {
-	int r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
+	/* A call through another architecture's ABI (x32, i386) traps too. */
+	int r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_TRAP);
+	if (r == 0)
+		r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
 	if (r < 0)
 		snprintf(err, errlen, "seccomp: cannot cover every thread: %s", strerror(-r));
 	for (const char *const *n = allowed; r == 0 && *n; n++) {
@@ -152,6 +187,8 @@ static int build(scmp_filter_ctx ctx, char *err, size_t errlen)
 		snprintf(err, errlen, "seccomp: cannot allow ioctl: %s", strerror(-r));
 	if (r == 0 && (r = add_sockets(ctx)) < 0)
 		snprintf(err, errlen, "seccomp: cannot allow socket: %s", strerror(-r));
+	if (r == 0 && (r = add_opens(ctx)) < 0)
+		snprintf(err, errlen, "seccomp: cannot allow open: %s", strerror(-r));
 	if (r == 0 && (r = add_threads_and_signals(ctx)) < 0)
 		snprintf(err, errlen, "seccomp: cannot allow threads: %s", strerror(-r));
 	if (r == 0 && (r = seccomp_load(ctx)) < 0)
@@ -159,14 +196,57 @@ static int build(scmp_filter_ctx ctx, char *err, size_t errlen)
 	return r;
 }
 
-int hubcall_sandbox(char *err, size_t errlen)
+static int report_fd = -1;
+
+/*
+ * A refused call: its number on the report fd (4 bytes, big-endian), then
+ * death by SIGSYS for the whole process. SA_RESETHAND has made SIGSYS
+ * fatal again; the tgkill leaves it pending until this handler returns.
+ * Raw system calls only, each allowed by the filter: this runs after a
+ * call it refused. A SIGSYS sent by another process (si_code SI_USER) is
+ * not reported: only the filter's own are.
+ */
+static void on_sigsys(int sig, siginfo_t *si, void *uctx)
 {
-	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+	(void)uctx;
+	if (si->si_code == SYS_SECCOMP && report_fd >= 0) {
+		uint32_t nr = (uint32_t)si->si_syscall;
+		uint8_t b[4] = {(uint8_t)(nr >> 24), (uint8_t)(nr >> 16), (uint8_t)(nr >> 8),
+				(uint8_t)nr};
+		syscall(SYS_write, report_fd, b, sizeof b);
+	}
+	syscall(SYS_tgkill, syscall(SYS_getpid), syscall(SYS_gettid), sig);
+}
+
+static int arm_reporter(int fd)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = on_sigsys;
+	sa.sa_flags = SA_SIGINFO | SA_RESETHAND;
+	sigemptyset(&sa.sa_mask);
+	report_fd = fd;
+	if (sigaction(SIGSYS, &sa, NULL) < 0)
+		return -errno;
+	sigset_t sys;
+	sigemptyset(&sys);
+	sigaddset(&sys, SIGSYS);
+	return sigprocmask(SIG_UNBLOCK, &sys, NULL) < 0 ? -errno : 0;
+}
+
+int hubcall_sandbox(int fd, char *err, size_t errlen)
+{
+	int r = arm_reporter(fd);
+	if (r < 0) {
+		snprintf(err, errlen, "seccomp: cannot catch SIGSYS: %s", strerror(-r));
+		return r;
+	}
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
 	if (!ctx) {
 		snprintf(err, errlen, "seccomp: cannot set up a filter");
 		return -ENOMEM;
 	}
-	int r = build(ctx, err, errlen);
+	r = build(ctx, err, errlen);
 	seccomp_release(ctx);
 	return r < 0 ? r : 0;
 }

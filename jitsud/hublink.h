@@ -7,6 +7,8 @@
  *  - The hub is pinned at enrollment: by the fingerprint the admin gave,
  *    or by the one shown and confirmed on a terminal, as ssh does. Without
  *    either, enrollment refuses.
+ *  - Enrollment talks to the hub only through jitsu-hubcall, as the
+ *    privsep user under its seccomp filter, like every other hub call.
  *  - hub.conf holds the endpoint credential: written atomically, 0600, in
  *    the 0700 state directory; read back only if it is a regular root-owned
  *    0600 file.
@@ -31,10 +33,6 @@ struct hublink {
  * -errno with err when the file is unusable. */
 int hublink_load(const char *statedir, struct hublink *l, char *err, size_t errlen);
 
-/* A client for this endpoint's calls, authenticated as the endpoint
- * (jitsu-hubcall only: it links the network client). */
-void hublink_client(const struct hublink *l, struct hubclient *c);
-
 /* Reads a small file name under dirfd (at most len-1 bytes, NUL-added);
  * strict: it must be root-owned and not accessible to group or others.
  * Returns the length or -errno. */
@@ -44,12 +42,15 @@ int hublink_read_small(int dirfd, const char *name, char *buf, size_t len, int s
 int hublink_copy_field(json_t *o, const char *key, char *out, size_t len);
 
 /*
- * jitsud --enroll: enrolls this machine with token at url and stores the
- * link. fingerprint may be NULL: then the hub's is shown and must be
- * confirmed on the terminal. Prints progress on stdout. Returns 0 or
- * -errno with err.
+ * jitsud --enroll: enrolls this machine with token at url (into policy
+ * group if not NULL) and stores the link. fingerprint may be NULL: then
+ * the hub's is shown and must be confirmed on the terminal. Every network
+ * step runs in jitsu-hubcall as privsep_user, which must exist (no
+ * fallback to root or nobody); root validates the answer and writes
+ * hub.conf. Prints progress on stdout. Returns 0 or -errno with err.
  */
-int hublink_enroll(const char *statedir, const char *url, const char *token,
-		   const char *fingerprint, char *err, size_t errlen);
+int hublink_enroll(const char *privsep_user, const char *statedir, const char *url,
+		   const char *token, const char *fingerprint, const char *group, char *err,
+		   size_t errlen);
 
 #endif

@@ -496,7 +496,9 @@ static int enroll_main(const struct jitsud_config *cfg, int argc, char **argv,
 	} else {
 		snprintf(token, sizeof token, "%s", argv[1]);
 	}
-	hubcall_exec_enroll(cfg->state_dir, argv[0], token, fingerprint, group, err, sizeof err);
+	if (hublink_enroll(cfg->privsep_user, cfg->state_dir, argv[0], token, fingerprint, group,
+			   err, sizeof err) == 0)
+		return JITSUD_EXIT_OK;
 	fprintf(stderr, "jitsud: enrollment failed: %s\n", err);
 	return JITSUD_EXIT_CONFIG;
 }

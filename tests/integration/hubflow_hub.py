@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, JITSU, JITSUCTL, JITSUD, SLOW, TOP, WRAP, user_ids
+from conftest import BUILD, JITSU, JITSUCTL, JITSUD, PRIVSEP_USER, SLOW, TOP, WRAP, user_ids
 
 HUB = os.path.join(BUILD, "hub", "jitsu-hub")
 START_TIMEOUT = 20
@@ -190,8 +190,10 @@ class Ctl:
 
 def enroll(hub, state, token, fingerprint=None, pin=True):
     """jitsud -d STATE --enroll URL TOKEN [--fingerprint FP], without a
-    controlling terminal (its own session), so it can never prompt."""
-    cmd = [JITSUD, "-d", state, "--enroll", hub.url, token]
+    controlling terminal (its own session), so it can never prompt. Its
+    network steps run as the test's privsep user (the hub fixture makes
+    sure it exists)."""
+    cmd = [JITSUD, "-d", state, "--privsep-user", PRIVSEP_USER, "--enroll", hub.url, token]
     if pin:
         cmd += ["--fingerprint", fingerprint or hub.fingerprint]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=30,
@@ -277,7 +279,7 @@ def pg_cluster():
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def hub(request, workdir):
+def hub(request, workdir, users):
     """A FlowHub on SQLite, and again on PostgreSQL (skipped only when its
     server binaries are missing)."""
     db = None

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import JITSUD, SLOW, jitsu, policy_text
+from conftest import JITSUD, PRIVSEP_USER, SLOW, jitsu, policy_text
 from test_badinput import wait_no_sessions
 from hubflow_hub import audit_records, enroll
 from hubflow_hub import ctl, hub, pg_cluster  # noqa: F401 (fixtures)
@@ -158,8 +158,8 @@ def test_enroll_into_a_group(hub, ctl, users, daemon_factory, workdir):
     e = Endpoint(hub, ctl, None, users, "enrolled: endpoint 0000000000000000", workdir)
     assert e.push(V_ID).returncode == 0
     d = daemon_factory(LOCAL, start=False)
-    cmd = [JITSUD, "-d", d.state, "--enroll", hub.url, ctl.enrollment_token(),
-           "--fingerprint", hub.fingerprint, "--group", "ops"]
+    cmd = [JITSUD, "-d", d.state, "--privsep-user", PRIVSEP_USER, "--enroll", hub.url,
+           ctl.enrollment_token(), "--fingerprint", hub.fingerprint, "--group", "ops"]
     r = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL,
                        start_new_session=True)
     assert r.returncode == 0 and "policy group: ops" in r.stdout, r

@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from conftest import JITSUCTL, jitsu
+from conftest import JITSUCTL, PRIVSEP_USER, jitsu
 from hubflow_fakehub import FakeHub
 from hubflow_hub import Client, Ctl, audit_records, enroll, tls_pair
 from hubflow_hub import ctl, hub, pg_cluster  # noqa: F401 (fixtures)
@@ -568,7 +568,8 @@ def test_enrollment_token_from_stdin(hub, ctl, workdir):
     os.makedirs(state, mode=0o700)
     token = ctl.enrollment_token()
     r = subprocess.run([os.path.join(os.path.dirname(JITSUCTL), "..", "jitsud", "jitsud"), "-d",
-                        state, "--enroll", hub.url, "-", "--fingerprint", hub.fingerprint],
+                        state, "--privsep-user", PRIVSEP_USER, "--enroll", hub.url, "-",
+                        "--fingerprint", hub.fingerprint],
                        input=token + "\n", capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     assert os.stat(os.path.join(state, "hub.conf")).st_mode & 0o777 == 0o600
