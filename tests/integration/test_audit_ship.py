@@ -19,7 +19,7 @@ import time
 import pytest
 
 from conftest import JITSUCTL, jitsu, run_as, uname
-from hubflow_hub import audit_records, enroll
+from hubflow_hub import audit_records, enroll, pgcluster
 from hubflow_hub import ctl, hub, pg_cluster  # noqa: F401 (fixtures)
 from test_badinput import wait_no_sessions
 
@@ -30,7 +30,7 @@ permit {alice} cmd /usr/bin/id
 HOST = socket.gethostname()
 HEARTBEAT = ("--hub-heartbeat", "1")
 SHIP_TIMEOUT = 180
-PSQL = "/usr/lib/postgresql/15/bin/psql"
+PSQL = os.path.join(pgcluster.PGBIN, "psql")
 
 
 class Ship:
