@@ -183,27 +183,94 @@ def test_retention_waits_for_the_hub(ship):
     check_exactly_once(ship, ship.local_last_seq())
 
 
+CURSOR = "audit-ship.cursor"  # jitsud/ship.h: SHIP_CURSOR_FILE
+BATCH = 200  # jitsud/ship.h: SHIP_BATCH_RECORDS (at most; SHIP_BATCH_BYTES cuts sooner)
+
+
+def read_cursor(daemon):
+    with open(os.path.join(daemon.state, CURSOR)) as f:
+        return f.read()
+
+
+def write_cursor(daemon, seq, hash_):
+    """The cursor as jitsud/ship.c cursor_save writes it: root's, 0600,
+    replaced by a rename."""
+    path = os.path.join(daemon.state, CURSOR)
+    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("jitsu-audit-ship-v1 %d %s\n" % (seq, hash_))
+    os.rename(path + ".tmp", path)
+
+
+def local_lines(daemon):
+    """Every raw line of the local trail in order: the rotated files by
+    name (their first seq, zero-padded), then audit.log."""
+    adir = os.path.join(daemon.state, "audit")
+    lines = []
+    for name in rotated_files(daemon) + ["audit.log"]:
+        with open(os.path.join(adir, name), "rb") as f:
+            lines += f.read().splitlines()
+    return lines
+
+
+def kill_9(daemon, shipper):
+    os.kill(daemon.proc.pid, signal.SIGKILL)
+    os.kill(shipper, signal.SIGKILL)
+    daemon.proc.wait()
+
+
 def test_kill_9_during_shipping(ship):
     ship.wait_shipped()
+    before = read_cursor(ship.daemon)
     assert ship.hub.stop() == 0
-    ship.elevate(300)
+    ship.elevate(600)  # 2400 records: a backlog of at least 12 batches
     shipper = shipper_pid(ship.daemon)
     assert shipper, "no shipper process"
     ship.hub.start()
+    # The cursor moves once the hub acknowledged a batch: kill right then.
     deadline = time.monotonic() + SHIP_TIMEOUT
-    first = ship.lag()["shipped_seq"]
-    while ship.lag()["shipped_seq"] == first:  # the first batch of the backlog landed
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    os.kill(ship.daemon.proc.pid, signal.SIGKILL)
-    os.kill(shipper, signal.SIGKILL)
-    ship.daemon.proc.wait()
+    while read_cursor(ship.daemon) == before:
+        assert time.monotonic() < deadline, ship.daemon.read_log()[-2000:]
+        time.sleep(0.002)
+    kill_9(ship.daemon, shipper)
+    shipped = ship.lag()["shipped_seq"]
+    assert shipped < ship.local_last_seq(), "the kill came after the backlog drained"
     ship.daemon.stop()
     ship.daemon.start(HEARTBEAT)
     ship.elevate(5)
     ship.wait_shipped()
     check_exactly_once(ship, ship.local_last_seq())
     assert ship.alerts() == []
+
+
+def test_kill_9_after_the_hub_stored_before_the_cursor_moved(ship):
+    # The hub stored batches whose acknowledgement never reached the
+    # cursor: the restarted shipper sends them again, and the hub takes
+    # each repeat silently.
+    ship.elevate(100)
+    ship.wait_shipped()
+    shipped = ship.local_last_seq()
+    shipper = shipper_pid(ship.daemon)
+    assert shipper, "no shipper process"
+    kill_9(ship.daemon, shipper)
+    ship.daemon.stop()
+    back = shipped - BATCH - BATCH // 2  # more than a batch back, from inside one
+    (line,) = [l for l in local_lines(ship.daemon) if json.loads(l)["seq"] == back]
+    write_cursor(ship.daemon, back, json.loads(line)["hash"])
+    ship.daemon.start(HEARTBEAT)
+    ship.elevate(5)
+    ship.wait_shipped()
+    last = ship.local_last_seq()
+    check_exactly_once(ship, last)
+    assert ship.alerts() == []
+    log = ship.daemon.read_log()  # the cursor was taken as written
+    assert "is not the one shipped" not in log and "is unusable" not in log
+    (line,) = [l for l in local_lines(ship.daemon) if json.loads(l)["seq"] == last]
+    want = "jitsu-audit-ship-v1 %d %s\n" % (last, json.loads(line)["hash"])
+    deadline = time.monotonic() + SHIP_TIMEOUT  # the cursor is saved after the hub's answer
+    while read_cursor(ship.daemon) != want:
+        assert time.monotonic() < deadline, read_cursor(ship.daemon)
+        time.sleep(0.05)
 
 
 def test_shipper_restarted_and_stopped(ship):
