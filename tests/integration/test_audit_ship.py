@@ -3,7 +3,7 @@
 restarted, and jitsud killed in the middle of shipping.
 
 What the hub holds is counted in its database directly (one row per seq,
-no flags); what people see goes through `jitsuctl alerts`, `audit lag`
+no flags, the very bytes of the local trail); what people see goes through `jitsuctl alerts`, `audit lag`
 and `audit search`. Synchronisation: the hub's "listening:" line, jitsud's
 READY=1, and deadline polls of `jitsuctl audit lag` and `jitsuctl alerts`.
 """
@@ -107,6 +107,20 @@ def hub_rows(hub, eid):
     return [(int(s), e, f) for s, e, f in (line.split("|") for line in out.splitlines())]
 
 
+def hub_raw_lines(hub, eid):
+    """The raw lines the hub stored for eid, in seq order, as bytes."""
+    sql = "SELECT raw FROM audit_records WHERE endpoint_id = '%s' ORDER BY seq" % eid
+    if hub.db is None:
+        con = sqlite3.connect(os.path.join(hub.dir, "hub.db"))
+        try:
+            return [r[0].encode() for r in con.execute(sql)]
+        finally:
+            con.close()
+    # A record is one line of printable ASCII, so one per output line.
+    return subprocess.run([PSQL, "-X", "-At", "-d", hub.db, "-c", sql], check=True,
+                          capture_output=True).stdout.splitlines()
+
+
 def check_exactly_once(s, upto):
     rows = hub_rows(s.hub, s.eid)
     seqs = [r[0] for r in rows]
@@ -154,6 +168,14 @@ def test_500_elevations_while_the_hub_is_down(ship):
     assert ship.alerts() == []
     e = ship.lag()
     assert e["known_seq"] is not None and e["known_seq"] <= last
+    # The chain verifies locally too, and the hub's copy is the same bytes.
+    r = subprocess.run([JITSUCTL, "-d", ship.daemon.state, "audit", "verify"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.startswith("OK %d records, " % last), r.stdout
+    local = local_lines(ship.daemon)
+    assert len(local) == last
+    assert hub_raw_lines(ship.hub, ship.eid) == local
 
 
 def rotated_files(daemon):
