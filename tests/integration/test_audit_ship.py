@@ -155,6 +155,7 @@ def test_500_elevations_while_the_hub_is_down(ship):
     ship.wait_shipped()
     assert ship.hub.stop() == 0
     ship.elevate(500)
+    wait_no_sessions(ship.daemon)  # the last exit record is written
     last = ship.local_last_seq()
     rotated = [f for f in os.listdir(os.path.join(ship.daemon.state, "audit"))
                if re.fullmatch(r"audit-\d{20}\.log", f)]
