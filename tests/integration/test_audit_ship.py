@@ -244,11 +244,11 @@ def kill_9(daemon, shipper):
 
 def test_kill_9_during_shipping(ship):
     ship.wait_shipped()
-    before = read_cursor(ship.daemon)
     assert ship.hub.stop() == 0
     ship.elevate(600)  # 2400 records: a backlog of at least 12 batches
     shipper = shipper_pid(ship.daemon)
     assert shipper, "no shipper process"
+    before = read_cursor(ship.daemon)  # settled: nothing moves it while the hub is down
     ship.hub.start()
     # The cursor moves once the hub acknowledged a batch: kill right then.
     deadline = time.monotonic() + SHIP_TIMEOUT
@@ -257,6 +257,7 @@ def test_kill_9_during_shipping(ship):
         time.sleep(0.002)
     kill_9(ship.daemon, shipper)
     shipped = ship.lag()["shipped_seq"]
+    assert int(before.split()[1]) < shipped, "no batch of the backlog reached the hub"
     assert shipped < ship.local_last_seq(), "the kill came after the backlog drained"
     ship.daemon.stop()
     ship.daemon.start(HEARTBEAT)
