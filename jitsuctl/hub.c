@@ -93,7 +93,7 @@ static int hub_usage(FILE *f)
 		"  breakglass respond HOST CHALLENGE\n"
 		"                                   the response code for a break-glass challenge\n"
 		"  policy push|history|show|diff|rollback --group G ...   central policy\n"
-		"  endpoint tag ID GROUP | endpoint untag ID              an endpoint's policy "
+		"  endpoint tag HOST GROUP | endpoint untag HOST          an endpoint's policy "
 		"group\n"
 		"  alerts [--since T] [--kind K] [--limit N]\n"
 		"                                   alerts raised at the hub, newest first\n"
@@ -686,18 +686,28 @@ static const char *find_endpoint(const json_t *list, const char *host)
 	return live == 1 && is_id(hit) ? hit : NULL;
 }
 
+/* HOST to an endpoint id through the hub's list (find_endpoint). 0 with
+ * id, or -1 (said why). */
+static int endpoint_id(struct hub_ctx *x, const char *host, char id[HUB_ID_LEN + 1])
+{
+	json_t *list = NULL;
+	if (hub_call(x, "GET", "/api/v1/endpoints", NULL, 200, &list) < 0)
+		return -1;
+	const char *hit = find_endpoint(json_object_get(list, "endpoints"), host);
+	if (hit)
+		memcpy(id, hit, HUB_ID_LEN + 1);
+	json_decref(list);
+	return hit ? 0 : -1;
+}
+
 static int cmd_endpoint_revoke(struct hub_ctx *x, const char *arg)
 {
 	char path[96], id[HUB_ID_LEN + 1] = "", name[64];
-	json_t *list = NULL, *ans = NULL;
-	if (hub_call(x, "GET", "/api/v1/endpoints", NULL, 200, &list) < 0)
+	json_t *ans = NULL;
+	if (endpoint_id(x, arg, id) < 0)
 		return JITSUCTL_EXIT_FAIL;
-	const char *hit = find_endpoint(json_object_get(list, "endpoints"), arg);
-	if (hit)
-		memcpy(id, hit, sizeof id);
-	json_decref(list);
 	snprintf(path, sizeof path, "/api/v1/endpoints/%s/revoke", id);
-	if (!id[0] || hub_call(x, "POST", path, json_object(), 200, &ans) < 0)
+	if (hub_call(x, "POST", path, json_object(), 200, &ans) < 0)
 		return JITSUCTL_EXIT_FAIL;
 	int r = JITSUCTL_EXIT_OK;
 	if (x->o->json) {
@@ -965,4 +975,15 @@ int jitsuctl_hub_call(struct hub_ctx *x, const char *method, const char *path, j
 int jitsuctl_hub_print_json(const json_t *j)
 {
 	return print_json(j);
+}
+
+int jitsuctl_hub_is_host(const char *s)
+{
+	return is_host(s);
+}
+
+int jitsuctl_hub_endpoint_id(struct hub_ctx *x, const char *host, char id[17])
+{
+	_Static_assert(HUB_ID_LEN + 1 == 17, "an endpoint id is 16 hex digits");
+	return endpoint_id(x, host, id);
 }

@@ -16,6 +16,12 @@ struct hubclient *jitsuctl_hub_client(struct hub_ctx *x);
 int jitsuctl_hub_call(struct hub_ctx *x, const char *method, const char *path, json_t *body,
 		      long want, json_t **out);
 int jitsuctl_hub_print_json(const json_t *j);
+/* HOST as `endpoint revoke` takes it: its shape (a hostname or an endpoint
+ * id), and the endpoint's id from the hub's list: HOST as an id, or the
+ * hostname of exactly one endpoint not revoked. 0 with id (16 hex digits
+ * and NUL), or -1 with the reason printed. */
+int jitsuctl_hub_is_host(const char *s);
+int jitsuctl_hub_endpoint_id(struct hub_ctx *x, const char *host, char id[17]);
 
 /* policy.c: is words[0..n) one of its commands? */
 int jitsuctl_policy_wants(int n, char **words);

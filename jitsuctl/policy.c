@@ -7,14 +7,16 @@
  *   policy show --group G [V]                     a version's text (default the newest)
  *   policy diff --group G V1 V2                   unified diff from V1 to V2
  *   policy rollback --group G V [--message TEXT]  a new version with V's text
- *   endpoint tag ID GROUP                         put an endpoint in a group
- *   endpoint untag ID                             take it out (it uses its local file)
+ *   endpoint tag HOST GROUP                       put an endpoint in its one group
+ *   endpoint untag HOST                           take it out (it uses its local file)
+ *   (HOST: an endpoint id, or the hostname of exactly one endpoint not revoked)
  *
  * MUST rules:
  *  - What the hub sends reaches the terminal escaped (hubfmt_escape) or,
  *    for policy text, filtered (policytext_safe).
  *  - Group names, ids and version numbers go into a URL path only after
- *    their shape was checked here.
+ *    their shape was checked here (an endpoint id also after it came
+ *    back from the hub's list).
  *  - A refused push prints each of the hub's parse errors as one
  *    "FILE:LINE: message" line, and says that the current version stays.
  */
@@ -58,8 +60,8 @@ static int usage(const char *why)
 		"       jitsuctl policy show --group G [VERSION]\n"
 		"       jitsuctl policy diff --group G V1 V2\n"
 		"       jitsuctl policy rollback --group G VERSION [--message TEXT]\n"
-		"       jitsuctl endpoint tag ID GROUP\n"
-		"       jitsuctl endpoint untag ID\n",
+		"       jitsuctl endpoint tag HOST GROUP\n"
+		"       jitsuctl endpoint untag HOST\n",
 		why);
 	return JITSUCTL_EXIT_USAGE;
 }
@@ -344,10 +346,14 @@ static int cmd_rollback(struct pol *p, long long v)
 	return r;
 }
 
-static int cmd_tag(struct pol *p, const char *id, const char *group)
+/* host: an endpoint id or the hostname of one endpoint, resolved as
+ * `endpoint revoke` does (hub.c). */
+static int cmd_tag(struct pol *p, const char *host, const char *group)
 {
-	char path[96], g[80];
+	char path[96], g[80], id[17];
 	json_t *ans = NULL;
+	if (jitsuctl_hub_endpoint_id(p->x, host, id) < 0 || !is_id(id))
+		return JITSUCTL_EXIT_FAIL;
 	snprintf(path, sizeof path, "/api/v1/endpoints/%s/group", id);
 	int r = group ? jitsuctl_hub_call(p->x, "POST", path, json_pack("{s:s}", "group", group),
 					  200, &ans)
@@ -372,9 +378,9 @@ static int run_endpoint(struct pol *p, int n, char **w)
 	int tag = !strcmp(w[1], "tag");
 	if (p->group || p->message)
 		return usage("--group and --message do not go with endpoint tag|untag");
-	if (n != (tag ? 4 : 3) || !is_id(w[2]))
-		return usage(tag ? "endpoint tag ID GROUP (ID: 16 lowercase hex digits)"
-				 : "endpoint untag ID (ID: 16 lowercase hex digits)");
+	if (n != (tag ? 4 : 3) || !jitsuctl_hub_is_host(w[2]))
+		return usage(tag ? "endpoint tag HOST GROUP (HOST: a hostname or an endpoint id)"
+				 : "endpoint untag HOST (HOST: a hostname or an endpoint id)");
 	if (tag && !is_group(w[3]))
 		return usage("GROUP must be a name: [A-Za-z0-9_][A-Za-z0-9_.-]{0,63}");
 	return p->x ? cmd_tag(p, w[2], tag ? w[3] : NULL) : 0;

@@ -263,14 +263,15 @@ static void reload(struct daemon_state *d)
 		d->policy = p;
 		d->ctx.policy = p;
 		memcpy(d->ctx.policy_version, version, sizeof version);
-		log_info("policy reloaded: %zu rules from %s", p->nrules, p->file);
-		/* Spares hold the old policy: retire them and fork new ones
-		 * before saying we are ready, and before the record that says
-		 * from when the new policy decides. */
+		/* Spares hold the old policy: retire them before the reload is
+		 * recorded, so that no client that came after the record is
+		 * decided by the old policy; fork new ones before saying we
+		 * are ready. */
 		if (new_generation(d) < 0)
 			log_err("pipe: %s", strerror(errno));
-		replenish(d);
+		log_info("policy reloaded: %zu rules from %s", p->nrules, p->file);
 		trail_daemon(&d->ctx, AUDIT_EV_RELOAD, json_pack("{s:s}", "result", "ok"));
+		replenish(d);
 	}
 	shipper_start(&d->ship, d->ctx.cfg); /* enrolled since the start? */
 	tzset();

@@ -11,6 +11,11 @@ of a fresh, empty database.
 As a wrapper (meson test): `python3 pgcluster.py -- CMD ARGS...` runs CMD
 with JITSU_HUB_PG_URL set to a fresh database and exits with its status;
 77 (meson's "skipped") when PostgreSQL is not installed.
+
+A missing PostgreSQL is a skip only where nothing promised it: with
+JITSU_REQUIRE_PG=1 (set by `make check`, which installs PostgreSQL) it is a
+failure, so the PostgreSQL half of the suite can never vanish silently.
+JITSU_PGBIN names the directory of the server binaries (and psql).
 """
 import itertools
 import os
@@ -26,16 +31,27 @@ PGBIN = os.environ.get("JITSU_PGBIN", "/usr/lib/postgresql/15/bin")
 START_TIMEOUT = 60
 
 
-def available():
-    """True when the server binaries (and, as root, the postgres user) exist."""
+def missing():
+    """None when the server binaries (and, as root, the postgres user) exist;
+    else one line saying what is missing."""
     if not os.access(os.path.join(PGBIN, "postgres"), os.X_OK):
-        return False
+        return "PostgreSQL is not installed (no %s/postgres)" % PGBIN
     if os.geteuid() == 0:
         try:
             pwd.getpwnam("postgres")
         except KeyError:
-            return False
-    return True
+            return "PostgreSQL is not installed (no user postgres)"
+    return None
+
+
+def available():
+    return missing() is None
+
+
+def required():
+    """True when a missing PostgreSQL must fail the run instead of skipping
+    its half: JITSU_REQUIRE_PG=1, as `make check` sets it."""
+    return os.environ.get("JITSU_REQUIRE_PG") == "1"
 
 
 class Cluster:
@@ -115,8 +131,12 @@ def main(argv):
     if len(argv) < 3 or argv[1] != "--":
         print("usage: pgcluster.py -- CMD ARGS...", file=sys.stderr)
         return 2
-    if not available():
-        print("pgcluster: PostgreSQL not installed; skipped", file=sys.stderr)
+    why = missing()
+    if why and required():
+        print("pgcluster: %s, and JITSU_REQUIRE_PG=1 requires it" % why, file=sys.stderr)
+        return 1
+    if why:
+        print("pgcluster: %s; skipped" % why, file=sys.stderr)
         return 77
     # meson's timeout sends SIGTERM: still stop and remove the cluster.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

@@ -6,7 +6,7 @@
 # Usage: tests/hub/run.sh [BUILD_DIR] [pytest args...]
 #   BUILD_DIR defaults to $JITSU_BUILD, else build (relative to the checkout).
 # Needs root only for the PostgreSQL half (initdb runs as user postgres);
-# without PostgreSQL those tests are skipped.
+# without PostgreSQL those tests are skipped, or fail with JITSU_REQUIRE_PG=1.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${JITSU_BUILD:-build}

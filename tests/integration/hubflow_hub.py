@@ -269,8 +269,11 @@ def audit_records(state):
 
 @pytest.fixture(scope="module")
 def pg_cluster():
-    if not pgcluster.available():
-        pytest.skip("PostgreSQL server binaries are not installed")
+    why = pgcluster.missing()
+    if why and pgcluster.required():
+        pytest.fail("%s, and JITSU_REQUIRE_PG=1 requires it" % why, pytrace=False)
+    if why:
+        pytest.skip(why)
     cluster = pgcluster.Cluster()
     try:
         yield cluster
@@ -281,7 +284,7 @@ def pg_cluster():
 @pytest.fixture(params=["sqlite", "postgresql"])
 def hub(request, workdir, users):
     """A FlowHub on SQLite, and again on PostgreSQL (skipped only when its
-    server binaries are missing)."""
+    server binaries are missing, and then a failure with JITSU_REQUIRE_PG=1)."""
     db = None
     if request.param == "postgresql":
         db = request.getfixturevalue("pg_cluster").create_db()

@@ -3,7 +3,7 @@
 restarted, and jitsud killed in the middle of shipping.
 
 What the hub holds is counted in its database directly (one row per seq,
-no flags); what people see goes through `jitsuctl alerts`, `audit lag`
+no flags, the very bytes of the local trail); what people see goes through `jitsuctl alerts`, `audit lag`
 and `audit search`. Synchronisation: the hub's "listening:" line, jitsud's
 READY=1, and deadline polls of `jitsuctl audit lag` and `jitsuctl alerts`.
 """
@@ -19,7 +19,7 @@ import time
 import pytest
 
 from conftest import JITSUCTL, jitsu, run_as, uname
-from hubflow_hub import audit_records, enroll
+from hubflow_hub import audit_records, enroll, pgcluster
 from hubflow_hub import ctl, hub, pg_cluster  # noqa: F401 (fixtures)
 from test_badinput import wait_no_sessions
 
@@ -30,7 +30,7 @@ permit {alice} cmd /usr/bin/id
 HOST = socket.gethostname()
 HEARTBEAT = ("--hub-heartbeat", "1")
 SHIP_TIMEOUT = 180
-PSQL = "/usr/lib/postgresql/15/bin/psql"
+PSQL = os.path.join(pgcluster.PGBIN, "psql")
 
 
 class Ship:
@@ -107,6 +107,20 @@ def hub_rows(hub, eid):
     return [(int(s), e, f) for s, e, f in (line.split("|") for line in out.splitlines())]
 
 
+def hub_raw_lines(hub, eid):
+    """The raw lines the hub stored for eid, in seq order, as bytes."""
+    sql = "SELECT raw FROM audit_records WHERE endpoint_id = '%s' ORDER BY seq" % eid
+    if hub.db is None:
+        con = sqlite3.connect(os.path.join(hub.dir, "hub.db"))
+        try:
+            return [r[0].encode() for r in con.execute(sql)]
+        finally:
+            con.close()
+    # A record is one line of printable ASCII, so one per output line.
+    return subprocess.run([PSQL, "-X", "-At", "-d", hub.db, "-c", sql], check=True,
+                          capture_output=True).stdout.splitlines()
+
+
 def check_exactly_once(s, upto):
     rows = hub_rows(s.hub, s.eid)
     seqs = [r[0] for r in rows]
@@ -141,6 +155,7 @@ def test_500_elevations_while_the_hub_is_down(ship):
     ship.wait_shipped()
     assert ship.hub.stop() == 0
     ship.elevate(500)
+    wait_no_sessions(ship.daemon)  # the last exit record is written
     last = ship.local_last_seq()
     rotated = [f for f in os.listdir(os.path.join(ship.daemon.state, "audit"))
                if re.fullmatch(r"audit-\d{20}\.log", f)]
@@ -154,6 +169,14 @@ def test_500_elevations_while_the_hub_is_down(ship):
     assert ship.alerts() == []
     e = ship.lag()
     assert e["known_seq"] is not None and e["known_seq"] <= last
+    # The chain verifies locally too, and the hub's copy is the same bytes.
+    r = subprocess.run([JITSUCTL, "-d", ship.daemon.state, "audit", "verify"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.startswith("OK %d records, " % last), r.stdout
+    local = local_lines(ship.daemon)
+    assert len(local) == last
+    assert hub_raw_lines(ship.hub, ship.eid) == local
 
 
 def rotated_files(daemon):
@@ -183,27 +206,95 @@ def test_retention_waits_for_the_hub(ship):
     check_exactly_once(ship, ship.local_last_seq())
 
 
+CURSOR = "audit-ship.cursor"  # jitsud/ship.h: SHIP_CURSOR_FILE
+BATCH = 200  # jitsud/ship.h: SHIP_BATCH_RECORDS (at most; SHIP_BATCH_BYTES cuts sooner)
+
+
+def read_cursor(daemon):
+    with open(os.path.join(daemon.state, CURSOR)) as f:
+        return f.read()
+
+
+def write_cursor(daemon, seq, hash_):
+    """The cursor as jitsud/ship.c cursor_save writes it: root's, 0600,
+    replaced by a rename."""
+    path = os.path.join(daemon.state, CURSOR)
+    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("jitsu-audit-ship-v1 %d %s\n" % (seq, hash_))
+    os.rename(path + ".tmp", path)
+
+
+def local_lines(daemon):
+    """Every raw line of the local trail in order: the rotated files by
+    name (their first seq, zero-padded), then audit.log."""
+    adir = os.path.join(daemon.state, "audit")
+    lines = []
+    for name in rotated_files(daemon) + ["audit.log"]:
+        with open(os.path.join(adir, name), "rb") as f:
+            lines += f.read().splitlines()
+    return lines
+
+
+def kill_9(daemon, shipper):
+    os.kill(daemon.proc.pid, signal.SIGKILL)
+    os.kill(shipper, signal.SIGKILL)
+    daemon.proc.wait()
+
+
 def test_kill_9_during_shipping(ship):
     ship.wait_shipped()
     assert ship.hub.stop() == 0
-    ship.elevate(300)
+    ship.elevate(600)  # 2400 records: a backlog of at least 12 batches
     shipper = shipper_pid(ship.daemon)
     assert shipper, "no shipper process"
+    before = read_cursor(ship.daemon)  # settled: nothing moves it while the hub is down
     ship.hub.start()
+    # The cursor moves once the hub acknowledged a batch: kill right then.
     deadline = time.monotonic() + SHIP_TIMEOUT
-    first = ship.lag()["shipped_seq"]
-    while ship.lag()["shipped_seq"] == first:  # the first batch of the backlog landed
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    os.kill(ship.daemon.proc.pid, signal.SIGKILL)
-    os.kill(shipper, signal.SIGKILL)
-    ship.daemon.proc.wait()
+    while read_cursor(ship.daemon) == before:
+        assert time.monotonic() < deadline, ship.daemon.read_log()[-2000:]
+        time.sleep(0.002)
+    kill_9(ship.daemon, shipper)
+    shipped = ship.lag()["shipped_seq"]
+    assert int(before.split()[1]) < shipped, "no batch of the backlog reached the hub"
+    assert shipped < ship.local_last_seq(), "the kill came after the backlog drained"
     ship.daemon.stop()
     ship.daemon.start(HEARTBEAT)
     ship.elevate(5)
     ship.wait_shipped()
     check_exactly_once(ship, ship.local_last_seq())
     assert ship.alerts() == []
+
+
+def test_kill_9_after_the_hub_stored_before_the_cursor_moved(ship):
+    # The hub stored batches whose acknowledgement never reached the
+    # cursor: the restarted shipper sends them again, and the hub takes
+    # each repeat silently.
+    ship.elevate(100)
+    ship.wait_shipped()
+    shipped = ship.local_last_seq()
+    shipper = shipper_pid(ship.daemon)
+    assert shipper, "no shipper process"
+    kill_9(ship.daemon, shipper)
+    ship.daemon.stop()
+    back = shipped - BATCH - BATCH // 2  # more than a batch back, from inside one
+    (line,) = [l for l in local_lines(ship.daemon) if json.loads(l)["seq"] == back]
+    write_cursor(ship.daemon, back, json.loads(line)["hash"])
+    ship.daemon.start(HEARTBEAT)
+    ship.elevate(5)
+    ship.wait_shipped()
+    last = ship.local_last_seq()
+    check_exactly_once(ship, last)
+    assert ship.alerts() == []
+    log = ship.daemon.read_log()  # the cursor was taken as written
+    assert "is not the one shipped" not in log and "is unusable" not in log
+    (line,) = [l for l in local_lines(ship.daemon) if json.loads(l)["seq"] == last]
+    want = "jitsu-audit-ship-v1 %d %s\n" % (last, json.loads(line)["hash"])
+    deadline = time.monotonic() + SHIP_TIMEOUT  # the cursor is saved after the hub's answer
+    while read_cursor(ship.daemon) != want:
+        assert time.monotonic() < deadline, read_cursor(ship.daemon)
+        time.sleep(0.05)
 
 
 def test_shipper_restarted_and_stopped(ship):

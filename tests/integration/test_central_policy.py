@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sqlite3
 import stat
 import subprocess
@@ -220,6 +221,34 @@ def test_rollback_and_untag(ep):
     ep.fetch("local")
     assert_permits(ep, "true", "local")
     assert_denies(ep, "id", "local")
+
+
+def test_tag_and_untag_by_hostname(ep, workdir):
+    """HOST as `endpoint revoke` takes it: an id, or the hostname of exactly
+    one endpoint not revoked."""
+    host = socket.gethostname()
+    assert ep.push(V_ID).returncode == 0
+    r = ep.ctl.run("endpoint", "tag", host, "ops")
+    assert r.returncode == 0 and r.stdout == "endpoint %s: policy group ops\n" % ep.id, r
+    ep.fetch("hub:ops:1")
+    assert_permits(ep, "id", "hub:ops:1")
+    # A second endpoint of that name makes it ambiguous: nothing changes.
+    r = enroll(ep.hub, os.path.join(workdir, "state2"), ep.ctl.enrollment_token())
+    other = re.search(r"enrolled: endpoint ([0-9a-f]{16})", r.stdout).group(1)
+    r = ep.ctl.run("endpoint", "untag", host)
+    assert r.returncode == 1 and "2 endpoints are named %s: give the id" % host in r.stderr, r
+    r = ep.ctl.run("endpoint", "tag", other, "ops")
+    assert r.returncode == 0 and r.stdout == "endpoint %s: policy group ops\n" % other, r
+    # Revoked, the other no longer counts.
+    assert ep.ctl.run("endpoint", "revoke", other).returncode == 0
+    r = ep.ctl.run("--json", "endpoint", "untag", host)
+    assert r.returncode == 0 and json.loads(r.stdout) == {"endpoint_id": ep.id, "group": None}, r
+    ep.fetch("local")
+    assert_permits(ep, "true", "local")
+    r = ep.ctl.run("endpoint", "tag", "no-such-host.example", "ops")
+    assert r.returncode == 1 and "no-such-host.example: no such endpoint" in r.stderr, r
+    r = ep.ctl.run("endpoint", "tag", "bad/host", "ops")
+    assert r.returncode == 2 and "HOST: a hostname or an endpoint id" in r.stderr, r
 
 
 # ---- 3. the hub down ----

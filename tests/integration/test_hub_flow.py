@@ -3,7 +3,8 @@ PostgreSQL), real jitsud enrolled with `jitsud --enroll`, real users, and
 people acting through `jitsuctl hub ...`.
 
 Every test that takes `hub` runs on both backends (PostgreSQL is skipped
-only when its server binaries are missing). A hostile hub
+only when its server binaries are missing, and even then fails with
+JITSU_REQUIRE_PG=1, as `make check` sets it). A hostile hub
 (hubflow_fakehub.py, pinned like a real one) checks that jitsud and
 jitsuctl fail closed on bad answers. Synchronisation is on readiness
 only: the hub's "listening:" line, jitsud's sd_notify READY=1, the
