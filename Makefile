@@ -84,8 +84,8 @@ bench: deps-bench build
 	bench/run.sh $(BUILD)
 
 # jitsud and jitsu-hub under valgrind memcheck for a subset of the integration
-# and hub tests (scripts/valgrind.sh); any error or definite leak fails it.
-# Deliberately not part of `make check`: it is too slow for CI.
+# and hub tests (scripts/valgrind.sh); any error or lost block fails it. CI
+# runs it after `make check` (.ci/run); about 5 minutes on 2 cores.
 valgrind: deps-valgrind build
 	scripts/valgrind.sh $(BUILD)
 
