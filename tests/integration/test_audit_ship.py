@@ -373,9 +373,14 @@ def test_wiped_trail_raises_a_rewind_alert(ship):
     while not ship.alerts("audit_rewind"):
         assert time.monotonic() < deadline, ship.daemon.read_log()[-2000:]
         time.sleep(0.1)
-    (a,) = ship.alerts()
-    assert (a["kind"], a["endpoint_id"], a["hostname"]) == ("audit_rewind", ship.eid, HOST)
+    alerts = ship.alerts()
+    (a,) = [x for x in alerts if x["kind"] == "audit_rewind"]
+    assert (a["endpoint_id"], a["hostname"]) == (ship.eid, HOST)
     assert "up to seq %d" % held in a["detail"], a
+    # If jitsud stopped after the hub stored the last batch but before the
+    # cursor moved, the new trail's first records past the cursor go out
+    # and collide with what the hub holds: forks, rightly.
+    assert {x["kind"] for x in alerts} <= {"audit_rewind", "audit_fork"}, alerts
     assert ship.local_last_seq() < held
 
 
