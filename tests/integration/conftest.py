@@ -12,6 +12,7 @@ the sanitizer builds.
 import grp
 import os
 import pwd
+import re
 import shlex
 import shutil
 import signal
@@ -102,8 +103,33 @@ def policy_text(text):
     return text.format(**names)
 
 
+# What jitsud logs when something broke that no test may cause by accident:
+# an unprivileged child that died, was killed, broke its message table or its
+# seccomp filter (jitsud/session.c child_failed(), jitsud/main.c spare_main(),
+# "cannot start the unprivileged child"), and a sanitizer report from jitsud
+# itself. The child's own stderr is /dev/null, so its sanitizer findings show
+# here only as its death (the sanitizer runs set halt_on_error/abort_on_error).
+CHILD_FAULT = re.compile(r"unprivileged child|the fetching process died")
+SANITIZER_REPORT = re.compile(r"AddressSanitizer|LeakSanitizer|runtime error:")
+
+
+def log_faults(text, expect_child_faults=False):
+    """The lines of a jitsud log that must fail the test that produced them."""
+    bad = []
+    for line in text.splitlines():
+        if SANITIZER_REPORT.search(line):
+            bad.append(line)
+        elif not expect_child_faults and CHILD_FAULT.search(line):
+            bad.append(line)
+    return bad
+
+
 class Daemon:
-    """One jitsud in the foreground, on a socket in its own directory."""
+    """One jitsud in the foreground, on a socket in its own directory.
+
+    stop() fails the test when the log holds an unexpected fault (log_faults);
+    a test that kills or provokes the unprivileged child on purpose sets
+    expect_child_faults = True first. Sanitizer reports always fail."""
 
     def __init__(self, workdir, policy):
         self.dir = workdir
@@ -113,6 +139,8 @@ class Daemon:
         self.log = os.path.join(workdir, "jitsud.log")
         self.notify_path = os.path.join(workdir, "notify.sock")
         self.proc = None
+        self.expect_child_faults = False
+        self._log_checked = 0  # log bytes already scanned by check_log()
         self.write_policy(policy)
 
     def write_policy(self, text, mode=0o644):
@@ -172,6 +200,19 @@ class Daemon:
         if self.proc:
             self.logf.close()
             self.notify.close()
+            self.check_log()
+
+    def check_log(self):
+        """Fails on faults logged since the last check (see log_faults)."""
+        try:
+            with open(self.log, "rb") as f:
+                f.seek(self._log_checked)
+                new = f.read()
+        except OSError:
+            return
+        self._log_checked += len(new)
+        bad = log_faults(new.decode(errors="replace"), self.expect_child_faults)
+        assert not bad, "jitsud logged an unexpected fault:\n" + "\n".join(bad[:20])
 
     def read_log(self):
         try:
