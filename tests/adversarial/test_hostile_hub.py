@@ -92,7 +92,7 @@ def enrolled(fake, fp, daemon_factory):
     return d.start()
 
 
-def assert_failed_closed(users, d, r):
+def assert_failed_closed(users, d, r, argv=("id", "-u")):
     assert r.returncode == 1 and r.stdout == b"", (r.returncode, r.stdout, r.stderr)
     lines = r.stderr.decode().splitlines()
     # a "waiting for approval" status line may come first; then one refusal
@@ -103,7 +103,7 @@ def assert_failed_closed(users, d, r):
     assert not [a for a in audit_records(d) if a["event"] == "start"]
     wait_no_sessions(d)
     assert_no_helpers(d)
-    assert_safe_after(users, d)
+    assert_safe_after(users, d, refused=argv)
     return line
 
 
@@ -253,7 +253,7 @@ def test_client_killed_while_waiting_for_approval(flow):
     assert not [a for a in audit_records(flow.daemon) if a["event"] == "start"]
     wait_no_sessions(flow.daemon)
     assert_no_helpers(flow.daemon)
-    assert_safe_after(flow.users, flow.daemon)
+    assert_safe_after(flow.users, flow.daemon, refused=["id", "-u"])
 
 
 def test_helper_killed_mid_wait_fails_closed(flow):
@@ -280,4 +280,4 @@ def test_helper_killed_mid_wait_fails_closed(flow):
     assert not [a for a in audit_records(flow.daemon) if a["event"] == "start"]
     wait_no_sessions(flow.daemon)
     assert_no_helpers(flow.daemon)
-    assert_safe_after(flow.users, flow.daemon)
+    assert_safe_after(flow.users, flow.daemon, refused=["id", "-u"])

@@ -10,6 +10,7 @@ build/ at the top of the checkout), so the same suite runs on the normal and
 the sanitizer builds.
 """
 import grp
+import json
 import os
 import pwd
 import re
@@ -280,3 +281,56 @@ def run_as(user, argv, daemon=None, input=None, env=None, timeout=30, cwd="/", *
 
 def jitsu(user, args, daemon, **kw):
     return run_as(user, [JITSU, *args], daemon=daemon, **kw)
+
+
+def audit_trail(daemon):
+    """Every record of the daemon's trail, through the product (show --json)."""
+    r = subprocess.run([JITSUCTL, "-d", daemon.state, "audit", "show", "--json"],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return [json.loads(line) for line in r.stdout.splitlines()]
+
+
+def assert_verify_ok(daemon):
+    r = subprocess.run([JITSUCTL, "-d", daemon.state, "audit", "verify"],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0 and r.stdout.startswith(b"OK "), (r.stdout, r.stderr)
+
+
+ENDED_UNAPPROVED = ("denied", "expired", "cancelled", "failed")
+
+
+def assert_refusal_recorded(records, user, argv):
+    """The refused request of user for argv is in the trail: its `request`
+    record, then from the same client what ended it: a `decision` of deny or
+    refused, a `refused` record, or (the client gone while it waited) an
+    `approval` that ended other than approved; and no `start` for it.
+    Returns those (request, end) pairs."""
+    reqs = [r for r in records if r["event"] == "request" and r.get("user") == user
+            and r.get("argv") == list(argv)]
+    assert reqs, "no request record of %s for %r" % (user, argv)
+    out = []
+    for req in reqs:
+        later = [r for r in records if r["seq"] > req["seq"]
+                 and r.get("client_pid") == req["client_pid"] and r.get("user") == user]
+        end = [r for r in later
+               if (r["event"] == "decision" and r["decision"] in ("deny", "refused"))
+               or r["event"] == "refused"
+               or (r["event"] == "approval" and r["state"] in ENDED_UNAPPROVED)]
+        assert end, "request %r of %s has no refusal record: %r" % (argv, user, later)
+        assert not [r for r in later[:later.index(end[0]) + 1] if r["event"] == "start"]
+        out.append((req, end[0]))
+    return out
+
+
+def assert_safe_after(users, daemon, refused=None, who="alice"):
+    """After an attack: the daemon is alive and still serves a permitted
+    local request (alice may run /usr/bin/true in every policy that uses
+    this), its trail verifies, and when refused (an argv) names the request
+    that was turned away, that request and its refusal are recorded."""
+    assert daemon.proc.poll() is None, daemon.read_log()[-3000:]
+    r = jitsu(users["alice"], ["true"], daemon, timeout=20)
+    assert r.returncode == 0, (r.stderr, daemon.read_log()[-3000:])
+    assert_verify_ok(daemon)
+    if refused is not None:
+        assert_refusal_recorded(audit_trail(daemon), users[who], refused)
