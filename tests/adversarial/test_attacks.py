@@ -380,7 +380,13 @@ def test_tampered_policy_refused_on_reload(users, daemon_factory, workdir, how):
             os.chown(d.policy, pwd.getpwnam(users["bob"]).pw_uid, 0)
     d.reload()
     assert "policy reload failed" in d.read_log()
+    # The failed reload is in the trail, naming the policy still in force.
+    recs = audit_records(d)
+    (start,) = [x for x in recs if x["event"] == "daemon_start"]
+    reloads = [x for x in recs if x["event"] == "policy_reload"]
+    assert [x["result"] for x in reloads] == ["failed"], reloads
+    assert reloads[0]["policy_sha256"] == start["policy_sha256"], (reloads, start)
     r = jitsu(users["bob"], ["id", "-u"], d)
     assert r.returncode == EXIT_DENIED and r.stdout == b"", (r.stdout, r.stderr)
     one_line_error(r.stderr)
-    assert_safe_after(users, d)
+    assert_safe_after(users, d, refused=["id", "-u"], who="bob")

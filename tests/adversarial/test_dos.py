@@ -125,7 +125,9 @@ def test_request_dribbled_past_the_deadline_is_cut(users, daemon):
     """Slowloris against the request deadline: one byte of a valid request
     every 0.9 s. The threat model promises a 10 s receive deadline in
     session_serve, so by 11.5 s the daemon must have answered with a
-    protocol error ("request timed out") and closed."""
+    protocol error ("request timed out") and closed. A bare EOF is not an
+    answer: the client must be told why. No request was ever decoded, so the
+    trail holds none (it must still verify); the refusal is in the log."""
     s = connect(users, daemon, timeout=1.0)
     data = rp.header(rp.REQ_EXEC, 1000) + b"\0" * 1000
     t0 = time.monotonic()
@@ -143,10 +145,19 @@ def test_request_dribbled_past_the_deadline_is_cut(users, daemon):
             if r:
                 answered = True
                 break
+        took = time.monotonic() - t0
+        s.settimeout(5)
+        msgs = rp.recv_all(s) if answered else []
     finally:
         s.close()
     assert daemon.proc.poll() is None
-    assert answered, "the connection was still open after %.1f s" % (time.monotonic() - t0)
+    assert answered, "the connection was still open after %.1f s" % took
+    assert [m.type for m in msgs] == [rp.ERROR], msgs
+    code, text = msgs[0].error()
+    assert (code, text) == (rp.E_PROTOCOL, "protocol error: request timed out"), (code, text)
+    assert "protocol error: request timed out" in daemon.read_log()
+    assert not [r for r in audit_records(daemon) if r["event"] == "request"]
+    assert_safe_after(users, daemon)
 
 
 def spares(daemon):

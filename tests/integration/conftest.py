@@ -300,15 +300,16 @@ def assert_verify_ok(daemon):
 ENDED_UNAPPROVED = ("denied", "expired", "cancelled", "failed")
 
 
-def assert_refusal_recorded(records, user, argv):
+def assert_refusal_recorded(records, user, argv, target=None):
     """The refused request of user for argv is in the trail: its `request`
     record, then from the same client what ended it: a `decision` of deny or
     refused, a `refused` record, or (the client gone while it waited) an
     `approval` that ended other than approved; and no `start` for it.
+    With target, only the requests for that target (as received) count.
     Returns those (request, end) pairs."""
     reqs = [r for r in records if r["event"] == "request" and r.get("user") == user
-            and r.get("argv") == list(argv)]
-    assert reqs, "no request record of %s for %r" % (user, argv)
+            and r.get("argv") == list(argv) and (target is None or r.get("target") == target)]
+    assert reqs, "no request record of %s for %r (target %r)" % (user, argv, target)
     out = []
     for req in reqs:
         later = [r for r in records if r["seq"] > req["seq"]
