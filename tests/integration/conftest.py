@@ -37,7 +37,16 @@ SLOW = 10 if WRAP else 1
 
 def pytest_sessionstart(session):
     """The tests run the client as other users: every directory above the
-    build must let them through, or every test fails the same way."""
+    build must let them through, or every test fails the same way.
+
+    A suite started in the background (nohup, or `&` without job control)
+    inherits SIGINT, SIGQUIT and SIGHUP ignored, and every client and daemon
+    it starts would inherit that too (a Ctrl-C test would hang): the
+    defaults are put back first."""
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
+        if signal.getsignal(sig) == signal.SIG_IGN:
+            signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT
+                          else signal.SIG_DFL)
     d = os.path.dirname(JITSU)
     while True:
         if not os.stat(d).st_mode & stat.S_IXOTH:
