@@ -35,7 +35,7 @@ unit: build
 
 integration: build
 	JITSU_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
-	JITSU_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q -p no:cacheprovider tests/adversarial
+	JITSU_REQUIRE_ALL=1 JITSU_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q -p no:cacheprovider tests/adversarial
 	tests/hub/run.sh $(BUILD)
 
 $(ASAN)/build.ninja:
@@ -49,7 +49,7 @@ asan: deps-check $(ASAN)/build.ninja
 	ASAN_OPTIONS=abort_on_error=1:detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		JITSU_BUILD=$(CURDIR)/$(ASAN) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 	ASAN_OPTIONS=abort_on_error=1:detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		JITSU_BUILD=$(CURDIR)/$(ASAN) $(PYTHON) -m pytest -q -p no:cacheprovider tests/adversarial
+		JITSU_REQUIRE_ALL=1 JITSU_BUILD=$(CURDIR)/$(ASAN) $(PYTHON) -m pytest -q -p no:cacheprovider tests/adversarial
 	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		tests/hub/run.sh $(ASAN)
 

@@ -98,6 +98,18 @@ static const struct route {
 	{"GET", "audit/search", ALLOW_ADMIN | ALLOW_AUDITOR, NULL, NULL, api_h_audit_search},
 };
 
+int api_route_at(size_t i, const char **method, const char **pattern,
+		 const struct jsonv_field **schema, size_t *n)
+{
+	if (i >= sizeof routes / sizeof routes[0])
+		return 0;
+	*method = routes[i].method;
+	*pattern = routes[i].pattern;
+	*schema = routes[i].schema;
+	*n = routes[i].nschema ? *routes[i].nschema : 0;
+	return 1;
+}
+
 /* ---- answers ---- */
 
 static char *dump(json_t *j)

@@ -127,4 +127,10 @@ extern const size_t api_schema_policy_group_n;
 extern const struct jsonv_field api_schema_audit[];
 extern const size_t api_schema_audit_n;
 
+/* Route i of the table (for tests/fuzz/fuzz-hubjson.c, which must cover
+ * every body schema): its method, pattern and schema (NULL, n 0: no body).
+ * Returns 0 when i is past the end. */
+int api_route_at(size_t i, const char **method, const char **pattern,
+		 const struct jsonv_field **schema, size_t *n);
+
 #endif

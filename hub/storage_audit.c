@@ -357,7 +357,7 @@ int storage_audit_known(struct storage *st, const char *endpoint_id, int64_t kno
 {
 	char s[STORAGE_I64_LEN], t[STORAGE_I64_LEN], why[STORAGE_ALERT_DETAIL_MAX];
 	const char *p[] = {endpoint_id, storage_i64(s, known_seq), storage_i64(t, now)};
-	struct auditchain_head h;
+	struct auditchain_head h = {0};
 	int64_t before = -1;
 
 	memset(raised, 0, sizeof *raised);

@@ -41,6 +41,10 @@
 
 #define JITSUD_MAX_CONNECTIONS 1024
 #define JITSUD_SPARES 2 /* connection processes forked ahead, waiting in accept */
+/* How long a spare stops watching the listening socket when accept() finds
+ * no descriptor left: the pending client stays queued, and polling on would
+ * spin on it. */
+#define JITSUD_ACCEPT_REST_MS 250
 
 /* The default --privsep-user: see privsep.h. */
 #define JITSUD_PRIVSEP_USER "_jitsu"
@@ -345,11 +349,14 @@ static void spare_main(struct daemon_state *d)
 	if (audit_attach(d->ctx.audit, err, sizeof err) < 0)
 		log_err("%s", err);
 	warm_caches();
+	int resting = 0, told = 0;
 	for (;;) {
-		struct pollfd p[3] = {
-			{d->ctl_r, POLLIN, 0}, {d->listen_fd, POLLIN, 0}, {child.chan, POLLIN, 0}};
-		if (poll(p, 3, -1) < 0 && errno != EINTR)
+		struct pollfd p[3] = {{d->ctl_r, POLLIN, 0},
+				      {resting ? -1 : d->listen_fd, POLLIN, 0},
+				      {child.chan, POLLIN, 0}};
+		if (poll(p, 3, resting ? JITSUD_ACCEPT_REST_MS : -1) < 0 && errno != EINTR)
 			_exit(1);
+		resting = 0;
 		if (p[0].revents) {
 			/* Retired: take the child along rather than orphan it. */
 			kill(child.pid, SIGKILL);
@@ -368,6 +375,14 @@ static void spare_main(struct daemon_state *d)
 		if (!(p[1].revents & POLLIN))
 			continue;
 		int c = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0 &&
+		    (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
+			if (!told)
+				log_err("cannot accept a connection: %s: retrying every %d ms",
+					strerror(errno), JITSUD_ACCEPT_REST_MS);
+			told = resting = 1;
+			continue;
+		}
 		if (c < 0)
 			continue; /* another spare was faster */
 		pid_t me = getpid();

@@ -47,26 +47,19 @@ def connect(users, daemon, who="alice", timeout=5.0):
     return rp.connect_as(daemon.socket, uid, gid, extra, timeout=timeout)
 
 
-def audit_records(daemon):
-    """Every record of the trail, through the product (show --json)."""
-    r = subprocess.run([JITSUCTL, "-d", daemon.state, "audit", "show", "--json"],
-                       capture_output=True, timeout=30)
-    assert r.returncode == 0, r.stderr
-    return [json.loads(l) for l in r.stdout.splitlines()]
+audit_records = _it.audit_trail
+assert_verify_ok = _it.assert_verify_ok
+assert_safe_after = _it.assert_safe_after
+assert_refusal_recorded = _it.assert_refusal_recorded
 
 
-def assert_verify_ok(daemon):
-    r = subprocess.run([JITSUCTL, "-d", daemon.state, "audit", "verify"],
-                       capture_output=True, timeout=30)
-    assert r.returncode == 0 and r.stdout.startswith(b"OK "), (r.stdout, r.stderr)
-
-
-def assert_safe_after(users, daemon):
-    """The daemon is alive, still serves a normal request, and its trail verifies."""
-    assert daemon.proc.poll() is None, daemon.read_log()[-3000:]
-    r = jitsu(users["alice"], ["true"], daemon, timeout=20)
-    assert r.returncode == 0, (r.stderr, daemon.read_log()[-3000:])
-    assert_verify_ok(daemon)
+def unmet(why):
+    """A precondition this machine does not meet: a skip, or a failure where
+    every case must run (JITSU_REQUIRE_ALL=1, as `make integration` and
+    `make asan` set: CI is Debian 12 on x86_64, as root)."""
+    if os.environ.get("JITSU_REQUIRE_ALL") == "1":
+        pytest.fail("JITSU_REQUIRE_ALL=1 and this case cannot run: " + why)
+    pytest.skip(why)
 
 
 def one_line_error(stderr):

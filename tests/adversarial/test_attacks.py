@@ -22,6 +22,7 @@ import hashlib
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import sys
 import threading
@@ -203,6 +204,9 @@ def test_user_owned_directory_in_path_refused(users, daemon_factory, rootdir):
 TIOCLINUX_SCRIPT = r"""
 import errno, fcntl, os, sys
 TIOCLINUX = 0x541C
+# Stopped until the test has looked at what this process holds.
+print("pid:%d" % os.getpid(), flush=True)
+sys.stdin.readline()
 res = []
 fds = [0, 1, 2]
 try:
@@ -228,6 +232,17 @@ print("results:" + ",".join(res), flush=True)
 """
 
 
+def controlling_tty(pid):
+    """The device number of pid's controlling terminal (0: none), from
+    tty_nr in /proc/<pid>/stat, in the st_rdev encoding."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    nr = int(fields[4])  # the 7th field; the 3rd after the command name
+    if nr == 0:
+        return 0
+    return os.makedev((nr >> 8) & 0xFFF, (nr & 0xFF) | ((nr >> 12) & 0xFFF00))
+
+
 @pytest.fixture
 def tty_client(users):
     from ptyhelp import TtyClient
@@ -247,15 +262,30 @@ def tty_client(users):
 def test_tioclinux_cannot_reach_the_users_terminal(users, daemon_factory, tty_client, target):
     """TIOCLINUX selection paste (TIOCL_SETSEL + TIOCL_PASTESEL), the
     virtual-console twin of TIOCSTI (CVE-2023-1523 in snap-confine, and the
-    reason Linux 6.7 restricted it): the elevated command tries it on every
-    terminal it holds and, as a non-root target, on the user's tty by name.
-    On the fresh pty it must fail (ENOTTY/EINVAL), and nothing may be queued
-    on the user's terminal."""
+    reason Linux 6.7 restricted it), and TIOCSTI itself, need a descriptor of
+    the user's terminal or that terminal as the controlling one. The defence
+    is structural: the elevated command runs on a fresh pty that jitsud
+    relays, so its fds 0-2 and its controlling terminal are that pty, never
+    the user's. That is asserted on the running command (/proc), which would
+    fail if jitsud handed the user's terminal through; the kernel answers
+    ENOTTY for TIOCLINUX on any pty, so the attempts themselves prove little.
+    As a non-root target it also tries the user's tty by name, and nothing
+    may end up queued on the user's terminal."""
     d = daemon_factory("permit {alice} as root\npermit {alice} as {bob}\n")
     if target == "root":
         c = tty_client(d, ["python3", "-c", TIOCLINUX_SCRIPT])
     else:
         c = tty_client(d, ["-u", users["bob"], "python3", "-c", TIOCLINUX_SCRIPT, "{tty}"])
+    pid = int(c.expect(rb"pid:(\d+)").group(1))
+    users_tty = os.fstat(c.slave).st_rdev
+    ctty = controlling_tty(pid)
+    assert ctty != 0, "the elevated command has no controlling terminal"
+    assert ctty != users_tty, "the elevated command's controlling terminal is the user's"
+    for fd in (0, 1, 2):
+        st = os.stat("/proc/%d/fd/%d" % (pid, fd))
+        assert stat.S_ISCHR(st.st_mode) and st.st_rdev != users_tty, (fd, st)
+        assert st.st_rdev == ctty, (fd, "not the command's own pty")
+    c.send(b"go\n")
     if target == "bob":
         c.expect(rb"by-name:denied")
     m = c.expect(rb"results:([A-Z0-9,a-z]*)\r?\n")
@@ -350,7 +380,13 @@ def test_tampered_policy_refused_on_reload(users, daemon_factory, workdir, how):
             os.chown(d.policy, pwd.getpwnam(users["bob"]).pw_uid, 0)
     d.reload()
     assert "policy reload failed" in d.read_log()
+    # The failed reload is in the trail, naming the policy still in force.
+    recs = audit_records(d)
+    (start,) = [x for x in recs if x["event"] == "daemon_start"]
+    reloads = [x for x in recs if x["event"] == "policy_reload"]
+    assert [x["result"] for x in reloads] == ["failed"], reloads
+    assert reloads[0]["policy_sha256"] == start["policy_sha256"], (reloads, start)
     r = jitsu(users["bob"], ["id", "-u"], d)
     assert r.returncode == EXIT_DENIED and r.stdout == b"", (r.stdout, r.stderr)
     one_line_error(r.stderr)
-    assert_safe_after(users, d)
+    assert_safe_after(users, d, refused=["id", "-u"], who="bob")

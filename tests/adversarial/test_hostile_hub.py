@@ -98,7 +98,7 @@ def enrolled(fake, fp, daemon_factory):
     return d.start()
 
 
-def assert_failed_closed(users, d, r):
+def assert_failed_closed(users, d, r, argv=("id", "-u")):
     assert r.returncode == 1 and r.stdout == b"", (r.returncode, r.stdout, r.stderr)
     lines = r.stderr.decode().splitlines()
     # a "waiting for approval" status line may come first; then one refusal
@@ -109,7 +109,7 @@ def assert_failed_closed(users, d, r):
     assert not [a for a in audit_records(d) if a["event"] == "start"]
     wait_no_sessions(d)
     assert_no_helpers(d)
-    assert_safe_after(users, d)
+    assert_safe_after(users, d, refused=argv)
     return line
 
 
@@ -294,7 +294,7 @@ def test_client_killed_while_waiting_for_approval(flow):
     assert not [a for a in audit_records(flow.daemon) if a["event"] == "start"]
     wait_no_sessions(flow.daemon)
     assert_no_helpers(flow.daemon)
-    assert_safe_after(flow.users, flow.daemon)
+    assert_safe_after(flow.users, flow.daemon, refused=["id", "-u"])
 
 
 def _refused_after_helper_died(flow, c, rid):
@@ -313,7 +313,7 @@ def _refused_after_helper_died(flow, c, rid):
     assert not [a for a in audit_records(flow.daemon) if a["event"] == "start"]
     wait_no_sessions(flow.daemon)
     assert_no_helpers(flow.daemon)
-    assert_safe_after(flow.users, flow.daemon)
+    assert_safe_after(flow.users, flow.daemon, refused=["id", "-u"])
     return lines[-1]
 
 

@@ -24,8 +24,9 @@ import tempfile
 
 import pytest
 
-from conftest import (EXIT_DENIED, EXIT_NOEXEC, JITSU, assert_safe_after, audit_records,
-                      connect, jitsu, one_line_error, rp, run_as)
+from conftest import (EXIT_DENIED, EXIT_NOEXEC, JITSU, assert_refusal_recorded,
+                      assert_safe_after, audit_records, connect, jitsu, one_line_error, rp,
+                      run_as)
 from test_badinput import StdFds, read_to_eof, wait_no_sessions
 
 EXIT_USAGE = 64
@@ -136,8 +137,13 @@ def test_target_user_tricks_never_give_root(users, daemon_factory, target):
         assert "unknown target user" in line or "may not run" in line, line
         # The name is quoted back, but never as terminal controls.
         assert not any(b < 0x20 and b != 0x0a or b == 0x7f for b in r.stderr), r.stderr
-    starts = [x for x in audit_records(d) if x["event"] == "start"]
+    recs = audit_records(d)
+    starts = [x for x in recs if x["event"] == "start"]
     assert [x["target"] for x in starts] == [users["bob"]], starts
+    if target != "":
+        # The refused attempt is in the trail as received, with its refusal.
+        ((req, end),) = assert_refusal_recorded(recs, users["alice"], ["id", "-u"], target)
+        assert end["event"] == "decision" and end["decision"] in ("deny", "refused"), end
     assert_safe_after(users, d)
 
 

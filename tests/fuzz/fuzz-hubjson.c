@@ -1,12 +1,16 @@
 /*
  * fuzz-hubjson: the hub's JSON intake (hub/jsonv.c). The input is one
  * request body, checked against every route's schema table (the exported
- * api_schema_* of api_admin.c, api_requests.c and api_mfa.c) and against the empty
- * schema of the body-less routes. Each verdict is compared with an
- * independent re-implementation of the rules in jsonv.h; any disagreement,
- * and any accepted body that breaks the schema, aborts.
+ * api_schema_* of hub/api_*.c) and against the empty schema of the
+ * body-less routes. Each verdict is compared with an independent
+ * re-implementation of the rules in jsonv.h; any disagreement, and any
+ * accepted body that breaks the schema, aborts. The first input also checks
+ * that the list below covers the schema of every route in hub/api.c's table
+ * (api_route_at), so a new route cannot go unfuzzed: the corpus replay in
+ * `meson test` fails first.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,11 +42,37 @@ static const struct schema schemas[] = {
 	{api_schema_request, &api_schema_request_n},
 	{api_schema_mfa_enroll, &api_schema_mfa_enroll_n},
 	{api_schema_mfa_code, &api_schema_mfa_code_n},
+	{api_schema_breakglass, &api_schema_breakglass_n},
 	{api_schema_policy_push, &api_schema_policy_push_n},
 	{api_schema_policy_rollback, &api_schema_policy_rollback_n},
 	{api_schema_policy_group, &api_schema_policy_group_n},
+	{api_schema_audit, &api_schema_audit_n},
 	{NULL, &zero}, /* GET and body-less POST routes */
 };
+
+#define NSCHEMAS (sizeof schemas / sizeof schemas[0])
+
+/* Aborts, naming the route, unless every route's schema is in schemas[]. */
+static void check_every_route_covered(void)
+{
+	const char *method, *pattern;
+	const struct jsonv_field *fields;
+	size_t n, i, k;
+
+	for (i = 0; api_route_at(i, &method, &pattern, &fields, &n); i++) {
+		for (k = 0; k < NSCHEMAS; k++)
+			if (schemas[k].fields == fields && *schemas[k].n == n)
+				break;
+		if (k == NSCHEMAS) {
+			fprintf(stderr,
+				"fuzz-hubjson: route %s %s has a body schema this "
+				"harness does not check: add it to schemas[]\n",
+				method, pattern);
+			abort();
+		}
+	}
+	CHECK(i > 0);
+}
 
 /* Independent character classes, written from jsonv.h's comments. */
 static int oracle_char(unsigned char c, enum jsonv_kind kind, size_t i)
@@ -83,7 +113,11 @@ static int oracle_field(const json_t *v, const struct jsonv_field *f)
 	case JSONV_INT:
 		return json_is_integer(v) && json_integer_value(v) >= f->min &&
 		       json_integer_value(v) <= f->max;
-	case JSONV_ARGV: {
+	case JSONV_ARGV:
+	case JSONV_LINE_ARRAY: {
+		/* argv: item 0 non-empty, others may be ""; audit lines: none empty */
+		int lines = f->kind == JSONV_LINE_ARRAY;
+		size_t max = lines ? JSONV_LINE_MAX : JSONV_ARG_MAX;
 		if (!json_is_array(v))
 			return 0;
 		size_t n = json_array_size(v);
@@ -96,7 +130,7 @@ static int oracle_field(const json_t *v, const struct jsonv_field *f)
 			size_t len = json_string_length(s);
 			if (strlen(json_string_value(s)) != len)
 				return 0;
-			if ((i == 0 && len == 0) || len > JSONV_ARG_MAX)
+			if (((i == 0 || lines) && len == 0) || len > max)
 				return 0;
 		}
 		return 1;
@@ -169,11 +203,15 @@ static void check_accepted(const json_t *j, const struct jsonv_field *fields, si
 		const struct jsonv_field *f = &fields[i];
 		if (f->kind == JSONV_INT) {
 			CHECK(json_is_integer(v));
-		} else if (f->kind == JSONV_ARGV) {
+		} else if (f->kind == JSONV_ARGV || f->kind == JSONV_LINE_ARRAY) {
 			CHECK(json_is_array(v));
 			CHECK(json_array_size(v) >= 1 || f->min == 0);
-			for (size_t k = 0; k < json_array_size(v); k++)
-				CHECK(json_is_string(json_array_get(v, k)));
+			for (size_t k = 0; k < json_array_size(v); k++) {
+				const json_t *item = json_array_get(v, k);
+				CHECK(json_is_string(item));
+				if (f->kind == JSONV_LINE_ARRAY)
+					CHECK(json_string_length(item) >= 1);
+			}
 		} else {
 			CHECK(json_is_string(v));
 			CHECK(jsonv_string_ok(json_string_value(v), f->kind, f->min, f->max));
@@ -190,6 +228,11 @@ static void check_accepted(const json_t *j, const struct jsonv_field *fields, si
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static int covered;
+	if (!covered) {
+		check_every_route_covered();
+		covered = 1;
+	}
 	const char *buf = (const char *)data;
 	int depth = jsonv_depth(buf, size);
 
@@ -208,7 +251,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(tree_depth(ref) == depth);
 	}
 
-	for (size_t s = 0; s < sizeof schemas / sizeof schemas[0]; s++) {
+	for (size_t s = 0; s < NSCHEMAS; s++) {
 		const struct jsonv_field *fields = schemas[s].fields;
 		size_t n = *schemas[s].n;
 		json_t *out = (json_t *)1;

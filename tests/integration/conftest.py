@@ -10,8 +10,10 @@ build/ at the top of the checkout), so the same suite runs on the normal and
 the sanitizer builds.
 """
 import grp
+import json
 import os
 import pwd
+import re
 import shlex
 import shutil
 import signal
@@ -35,7 +37,16 @@ SLOW = 10 if WRAP else 1
 
 def pytest_sessionstart(session):
     """The tests run the client as other users: every directory above the
-    build must let them through, or every test fails the same way."""
+    build must let them through, or every test fails the same way.
+
+    A suite started in the background (nohup, or `&` without job control)
+    inherits SIGINT, SIGQUIT and SIGHUP ignored, and every client and daemon
+    it starts would inherit that too (a Ctrl-C test would hang): the
+    defaults are put back first."""
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
+        if signal.getsignal(sig) == signal.SIG_IGN:
+            signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT
+                          else signal.SIG_DFL)
     d = os.path.dirname(JITSU)
     while True:
         if not os.stat(d).st_mode & stat.S_IXOTH:
@@ -102,8 +113,33 @@ def policy_text(text):
     return text.format(**names)
 
 
+# What jitsud logs when something broke that no test may cause by accident:
+# an unprivileged child that died, was killed, broke its message table or its
+# seccomp filter (jitsud/session.c child_failed(), jitsud/main.c spare_main(),
+# "cannot start the unprivileged child"), and a sanitizer report from jitsud
+# itself. The child's own stderr is /dev/null, so its sanitizer findings show
+# here only as its death (the sanitizer runs set halt_on_error/abort_on_error).
+CHILD_FAULT = re.compile(r"unprivileged child|the fetching process died")
+SANITIZER_REPORT = re.compile(r"AddressSanitizer|LeakSanitizer|runtime error:")
+
+
+def log_faults(text, expect_child_faults=False):
+    """The lines of a jitsud log that must fail the test that produced them."""
+    bad = []
+    for line in text.splitlines():
+        if SANITIZER_REPORT.search(line):
+            bad.append(line)
+        elif not expect_child_faults and CHILD_FAULT.search(line):
+            bad.append(line)
+    return bad
+
+
 class Daemon:
-    """One jitsud in the foreground, on a socket in its own directory."""
+    """One jitsud in the foreground, on a socket in its own directory.
+
+    stop() fails the test when the log holds an unexpected fault (log_faults);
+    a test that kills or provokes the unprivileged child on purpose sets
+    expect_child_faults = True first. Sanitizer reports always fail."""
 
     def __init__(self, workdir, policy):
         self.dir = workdir
@@ -113,6 +149,8 @@ class Daemon:
         self.log = os.path.join(workdir, "jitsud.log")
         self.notify_path = os.path.join(workdir, "notify.sock")
         self.proc = None
+        self.expect_child_faults = False
+        self._log_checked = 0  # log bytes already scanned by check_log()
         self.write_policy(policy)
 
     def write_policy(self, text, mode=0o644):
@@ -172,6 +210,19 @@ class Daemon:
         if self.proc:
             self.logf.close()
             self.notify.close()
+            self.check_log()
+
+    def check_log(self):
+        """Fails on faults logged since the last check (see log_faults)."""
+        try:
+            with open(self.log, "rb") as f:
+                f.seek(self._log_checked)
+                new = f.read()
+        except OSError:
+            return
+        self._log_checked += len(new)
+        bad = log_faults(new.decode(errors="replace"), self.expect_child_faults)
+        assert not bad, "jitsud logged an unexpected fault:\n" + "\n".join(bad[:20])
 
     def read_log(self):
         try:
@@ -239,3 +290,57 @@ def run_as(user, argv, daemon=None, input=None, env=None, timeout=30, cwd="/", *
 
 def jitsu(user, args, daemon, **kw):
     return run_as(user, [JITSU, *args], daemon=daemon, **kw)
+
+
+def audit_trail(daemon):
+    """Every record of the daemon's trail, through the product (show --json)."""
+    r = subprocess.run([JITSUCTL, "-d", daemon.state, "audit", "show", "--json"],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return [json.loads(line) for line in r.stdout.splitlines()]
+
+
+def assert_verify_ok(daemon):
+    r = subprocess.run([JITSUCTL, "-d", daemon.state, "audit", "verify"],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0 and r.stdout.startswith(b"OK "), (r.stdout, r.stderr)
+
+
+ENDED_UNAPPROVED = ("denied", "expired", "cancelled", "failed")
+
+
+def assert_refusal_recorded(records, user, argv, target=None):
+    """The refused request of user for argv is in the trail: its `request`
+    record, then from the same client what ended it: a `decision` of deny or
+    refused, a `refused` record, or (the client gone while it waited) an
+    `approval` that ended other than approved; and no `start` for it.
+    With target, only the requests for that target (as received) count.
+    Returns those (request, end) pairs."""
+    reqs = [r for r in records if r["event"] == "request" and r.get("user") == user
+            and r.get("argv") == list(argv) and (target is None or r.get("target") == target)]
+    assert reqs, "no request record of %s for %r (target %r)" % (user, argv, target)
+    out = []
+    for req in reqs:
+        later = [r for r in records if r["seq"] > req["seq"]
+                 and r.get("client_pid") == req["client_pid"] and r.get("user") == user]
+        end = [r for r in later
+               if (r["event"] == "decision" and r["decision"] in ("deny", "refused"))
+               or r["event"] == "refused"
+               or (r["event"] == "approval" and r["state"] in ENDED_UNAPPROVED)]
+        assert end, "request %r of %s has no refusal record: %r" % (argv, user, later)
+        assert not [r for r in later[:later.index(end[0]) + 1] if r["event"] == "start"]
+        out.append((req, end[0]))
+    return out
+
+
+def assert_safe_after(users, daemon, refused=None, who="alice"):
+    """After an attack: the daemon is alive and still serves a permitted
+    local request (alice may run /usr/bin/true in every policy that uses
+    this), its trail verifies, and when refused (an argv) names the request
+    that was turned away, that request and its refusal are recorded."""
+    assert daemon.proc.poll() is None, daemon.read_log()[-3000:]
+    r = jitsu(users["alice"], ["true"], daemon, timeout=20)
+    assert r.returncode == 0, (r.stderr, daemon.read_log()[-3000:])
+    assert_verify_ok(daemon)
+    if refused is not None:
+        assert_refusal_recorded(audit_trail(daemon), users[who], refused)

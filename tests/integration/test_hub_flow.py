@@ -24,7 +24,7 @@ import time
 
 import pytest
 
-from conftest import JITSUCTL, PRIVSEP_USER, jitsu
+from conftest import JITSUCTL, PRIVSEP_USER, assert_safe_after, jitsu
 from hubflow_fakehub import FakeHub
 from hubflow_hub import Client, Ctl, audit_records, enroll, tls_pair
 from hubflow_hub import ctl, hub, pg_cluster  # noqa: F401 (fixtures)
@@ -171,6 +171,7 @@ def test_replaced_hub_certificate_fails_closed(flow):
     r = ctl.run("requests")
     assert r.returncode == 1 and "does not match" in r.stderr, r.stderr
     assert ctl.json("requests", fingerprint=new_fp)["requests"] == []
+    assert_safe_after(flow.users, flow.daemon, refused=["id", "-u"])
 
 
 # ---- approval ----
@@ -386,6 +387,7 @@ def test_hostile_hub_answers_fail_closed(case, tls_pairs, users, daemon_factory)
         assert b"refusing" in r.stderr, r.stderr
         assert SUBMIT in fake.seen
     assert not [a for a in audit_records(d.state) if a["event"] == "start"]
+    assert_safe_after(users, d, refused=["id", "-u"])
 
 
 @pytest.mark.parametrize("state,says", [("expired", "expired without a decision"),
