@@ -326,6 +326,32 @@ static void handle_signals(struct daemon_state *d)
  * path. It looks at the control pipe before accepting, so that after a
  * reload or a stop no spare of the old generation takes a new client.
  */
+/*
+ * A spare can be retired by a reload after its poll saw a client and before
+ * its accept took one: the policy it holds was then replaced, and the
+ * client came after the reload was recorded. It takes the policy in force
+ * from where the main process took it (policysync_load reads the same
+ * files), or, if that fails, sends the client away with one line. Returns
+ * 0 to serve the client, -1 when it was sent away.
+ */
+static int retired_meanwhile(struct daemon_state *d, int client)
+{
+	struct pollfd ctl = {d->ctl_r, POLLIN, 0};
+	if (poll(&ctl, 1, 0) <= 0)
+		return 0;
+	char version[JITSUD_POLICY_VERSION_MAX];
+	struct policy *p = policysync_load(d->ctx.cfg, log_policy_error, version, sizeof version);
+	if (!p) {
+		proto_send_error(client, PROTO_E_BUSY, "jitsud is reloading its policy: try again");
+		close(client);
+		return -1;
+	}
+	d->policy = p; /* the old one goes with this process */
+	d->ctx.policy = p;
+	memcpy(d->ctx.policy_version, version, sizeof version);
+	return 0;
+}
+
 static void spare_main(struct daemon_state *d)
 {
 	close(d->sig_fd);
@@ -385,6 +411,8 @@ static void spare_main(struct daemon_state *d)
 		}
 		if (c < 0)
 			continue; /* another spare was faster */
+		if (retired_meanwhile(d, c) < 0)
+			_exit(0);
 		pid_t me = getpid();
 		if (write(d->busy_w, &me, sizeof me) != (ssize_t)sizeof me)
 			_exit(1);
