@@ -34,6 +34,7 @@ JITSU, JITSUD, JITSUCTL, BUILD, TOP = _it.JITSU, _it.JITSUD, _it.JITSUCTL, _it.B
 jitsu, run_as, user_ids, policy_text = _it.jitsu, _it.run_as, _it.user_ids, _it.policy_text
 poll_until = _it.poll_until
 PRIVSEP_USER = _it.PRIVSEP_USER
+SLOW, WRAP = _it.SLOW, _it.WRAP
 pytest_sessionstart = _it.pytest_sessionstart
 
 import rawproto as rp  # noqa: E402  (needs the path above)
