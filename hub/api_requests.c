@@ -34,7 +34,8 @@ const struct jsonv_field api_schema_heartbeat[] = {
 	{"os", JSONV_TEXT, 0, 1, STORAGE_FACT_MAX},
 	{"kernel", JSONV_TEXT, 0, 1, STORAGE_FACT_MAX},
 	{"agent_version", JSONV_TEXT, 0, 1, STORAGE_AGENT_MAX},
-	{"audit_seq", JSONV_INT, 0, 0, 9007199254740991LL}, /* the endpoint's last local seq */
+	{"audit_seq", JSONV_INT, 0, 0, 9007199254740991LL},   /* the endpoint's last local seq */
+	{"shipped_seq", JSONV_INT, 0, 0, 9007199254740991LL}, /* its cursor: acknowledged */
 };
 const size_t api_schema_heartbeat_n = sizeof api_schema_heartbeat / sizeof api_schema_heartbeat[0];
 
@@ -162,8 +163,10 @@ void api_h_heartbeat(struct call *c)
 	struct storage_alert_list raised = {0};
 	int rc = storage_endpoint_touch(c->ctx->st, c->who.ep.id, &facts, c->now, err, sizeof err);
 	json_t *seq = json_object_get(c->body, "audit_seq");
+	json_t *shipped = json_object_get(c->body, "shipped_seq");
 	if (rc == STORAGE_OK && seq) {
 		rc = storage_audit_known(c->ctx->st, c->who.ep.id, (int64_t)json_integer_value(seq),
+					 shipped ? (int64_t)json_integer_value(shipped) : -1,
 					 c->now, &raised, err, sizeof err);
 		if (rc == STORAGE_OK && raised.n == 1)
 			snprintf(raised.items[0].hostname, sizeof raised.items[0].hostname, "%s",

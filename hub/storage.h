@@ -332,14 +332,18 @@ int storage_audit_ingest(struct storage *st, const char *endpoint_id, int64_t af
 			 int64_t *acked_seq, struct storage_alert_list *raised, char *err,
 			 size_t errlen);
 /*
- * Records the endpoint's last local seq, as its heartbeat said. A trail
- * that ends before the hub's head was rewound or wiped on the endpoint
- * (records the hub holds are gone locally): the first such heartbeat
- * raises audit_rewind, appended to *raised (the caller announces and
- * frees it); it is raised again only after the trail caught up.
+ * Records the endpoint's last local seq, as its heartbeat said, with the
+ * endpoint's cursor (shipped_seq, -1 if not given). A trail that ends
+ * before both the hub's head and the endpoint's own cursor was rewound or
+ * wiped on the endpoint (records it shipped are gone locally): the first
+ * such heartbeat raises audit_rewind, appended to *raised (the caller
+ * announces and frees it); it is raised again only after the trail caught
+ * up. The cursor tells that from a late heartbeat of a shipper that has
+ * since been replaced, whose seq and cursor were both behind.
  */
-int storage_audit_known(struct storage *st, const char *endpoint_id, int64_t known_seq, int64_t now,
-			struct storage_alert_list *raised, char *err, size_t errlen);
+int storage_audit_known(struct storage *st, const char *endpoint_id, int64_t known_seq,
+			int64_t shipped_seq, int64_t now, struct storage_alert_list *raised,
+			char *err, size_t errlen);
 
 /* One endpoint's shipping state. Times 0: never; shipped_seq 0: none. */
 struct storage_audit_lag {

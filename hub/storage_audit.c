@@ -352,8 +352,9 @@ static int known_read(struct storage *st, const char *endpoint_id, int64_t *know
 	return rc;
 }
 
-int storage_audit_known(struct storage *st, const char *endpoint_id, int64_t known_seq, int64_t now,
-			struct storage_alert_list *raised, char *err, size_t errlen)
+int storage_audit_known(struct storage *st, const char *endpoint_id, int64_t known_seq,
+			int64_t shipped_seq, int64_t now, struct storage_alert_list *raised,
+			char *err, size_t errlen)
 {
 	char s[STORAGE_I64_LEN], t[STORAGE_I64_LEN], why[STORAGE_ALERT_DETAIL_MAX];
 	const char *p[] = {endpoint_id, storage_i64(s, known_seq), storage_i64(t, now)};
@@ -372,8 +373,10 @@ int storage_audit_known(struct storage *st, const char *endpoint_id, int64_t kno
 				  " VALUES (?, ?, ?) ON CONFLICT (endpoint_id) DO UPDATE SET"
 				  " known_seq = excluded.known_seq, known_at = excluded.known_at",
 				  p, 3, NULL, err, errlen);
-	/* Shipping makes known >= head; falling below it is news once. */
-	if (rc == STORAGE_OK && h.have && known_seq < h.seq && (before < 0 || before >= h.seq)) {
+	/* Shipping makes known >= head; falling below it, and below what the
+	 * endpoint itself knows it shipped, is news once. */
+	if (rc == STORAGE_OK && h.have && known_seq < h.seq && known_seq < shipped_seq &&
+	    (before < 0 || before >= h.seq)) {
 		snprintf(why, sizeof why,
 			 "the endpoint's trail ends at seq %lld but the hub holds up to seq %lld:"
 			 " the local trail was rewound or wiped",

@@ -95,7 +95,7 @@ static int find_helper(struct resolved *r, char *err, size_t errlen)
 
 /* The child: the privsep user, no new privileges, stdin and stdout the
  * pipes, the filter's report pipe at HUBCALL_REPORT_FD. */
-static void run_helper(const struct resolved *r, const int fds[3], char *const argv[])
+static void run_helper(const struct resolved *r, const int fds[3], char *const argv[], pid_t parent)
 {
 	/* Above every target first, so that no dup2 closes what a later one
 	 * (or the exec) needs. */
@@ -115,6 +115,11 @@ static void run_helper(const struct resolved *r, const int fds[3], char *const a
 	if (setgroups(0, NULL) < 0 || setresgid(helper_gid, helper_gid, helper_gid) < 0 ||
 	    setresuid(helper_uid, helper_uid, helper_uid) < 0 ||
 	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		_exit(127);
+	/* It dies with its caller: no call from a process that is gone (a
+	 * shipper stopped mid-heartbeat) reaches the hub late. Set after the
+	 * change of user, which clears it. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
 		_exit(127);
 	char *envp[] = {"PATH=/usr/bin:/bin", NULL};
 	execveat(hi[3], "", argv, envp, AT_EMPTY_PATH);
@@ -243,12 +248,12 @@ static pid_t start(const char *mode, int fds[3], char *err, size_t errlen)
 	int in[2] = {-1, -1}, out[2] = {-1, -1}, rep[2] = {-1, -1};
 	if (find_helper(&helper, err, errlen) < 0)
 		return -1;
-	pid_t pid = -1;
+	pid_t pid = -1, parent = getpid();
 	if (pipe2(in, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0 && pipe2(rep, O_CLOEXEC) == 0 &&
 	    (pid = fork()) == 0) {
 		char *argv[] = {HUBCALL_NAME, (char *)mode, NULL};
 		int child[3] = {in[0], out[1], rep[1]};
-		run_helper(&helper, child, argv);
+		run_helper(&helper, child, argv, parent);
 	}
 	if (pid < 0)
 		snprintf(err, errlen, "cannot start %s: %s", HUBCALL_NAME, strerror(errno));

@@ -374,12 +374,15 @@ static int64_t last_local_seq(int auditfd, int64_t fallback)
 	return seq > 0 ? seq : fallback;
 }
 
-static int heartbeat(const struct hublink *l, int64_t seq, char *err, size_t errlen)
+/* The last local seq, and the cursor: a trail that ends before what was
+ * shipped from it was wiped or rewound (the hub alerts on that). */
+static int heartbeat(const struct hublink *l, int64_t seq, int64_t shipped, char *err,
+		     size_t errlen)
 {
 	json_t *ans = NULL;
 	long status = 0;
-	json_t *body = json_pack("{s:s,s:I}", "agent_version", JITSU_VERSION, "audit_seq",
-				 (json_int_t)seq);
+	json_t *body = json_pack("{s:s,s:I,s:I}", "agent_version", JITSU_VERSION, "audit_seq",
+				 (json_int_t)seq, "shipped_seq", (json_int_t)shipped);
 	int r = hubcall(l, "POST", "/api/v1/endpoint/heartbeat", body, SHIP_CALL_MS, -1, &status,
 			&ans, err, errlen);
 	json_decref(body);
@@ -462,7 +465,7 @@ static void beat(struct ship *s, int64_t now)
 {
 	char err[512] = "";
 	s->last_seq = last_local_seq(s->auditfd, s->last_seq);
-	int r = heartbeat(&s->link, s->last_seq, err, sizeof err);
+	int r = heartbeat(&s->link, s->last_seq, s->cur.seq, err, sizeof err);
 	if (r < 0 && !s->failing && !s->beat_failing)
 		log_warn("audit shipping: heartbeat failed: %s", err);
 	s->beat_failing = r < 0;

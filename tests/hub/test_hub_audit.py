@@ -114,21 +114,26 @@ def test_chain_alerts(hub_factory, receivers):
 
 
 def test_heartbeat_behind_the_head_is_a_rewind(hub):
-    # The hub holds seqs 1..5; the endpoint then says its trail ends at 2:
-    # records the hub has are gone locally (wiped, or rewound by someone
-    # who also reset the shipper's place). One alert, not one per beat.
+    # The hub holds seqs 1..5; the endpoint then says its trail ends at 2
+    # while its cursor says 5 was shipped: records the hub has are gone
+    # locally (wiped, the shipper's place left as it was). One alert, not
+    # one per beat.
     eid, ep = hub.enroll()
     tr = Trail()
     for _ in range(5):
         tr.add("exit", user="alice", status=0)
     assert ship(hub, ep, 0, tr.lines).json == {"acked_seq": 5}
 
-    def beat(seq):
-        assert hub.call("POST", "/api/v1/endpoint/heartbeat", {"audit_seq": seq},
-                        auth=ep).status == 200
+    def beat(seq, shipped=5):
+        assert hub.call("POST", "/api/v1/endpoint/heartbeat",
+                        {"audit_seq": seq, "shipped_seq": shipped}, auth=ep).status == 200
 
     beat(5)
     beat(7)
+    # Behind the head but at its own cursor: a late beat from a shipper
+    # that has since been replaced. Not a rewind.
+    beat(1, shipped=1)
+    beat(5)
     assert alerts(hub) == []
     beat(2)
     beat(2)

@@ -886,7 +886,7 @@ static void test_audit_ingest(void **state)
 	struct storage_alert_list raised;
 	size_t n;
 	assert_int_equal(
-		storage_audit_known(st, "a000000000000001", 12, NOW, &raised, err, sizeof err),
+		storage_audit_known(st, "a000000000000001", 12, 2, NOW, &raised, err, sizeof err),
 		STORAGE_OK);
 	assert_int_equal(raised.n, 0);
 	assert_int_equal(storage_audit_lag_list(st, &lag, &n, err, sizeof err), STORAGE_OK);
@@ -894,25 +894,39 @@ static void test_audit_ingest(void **state)
 	assert_int_equal(lag[0].shipped_seq, 2); /* the head moved to the fork */
 	assert_int_equal(lag[0].known_seq, 12);
 	free(lag);
-	/* a trail that ends before the head: wiped; one alert, not one a beat */
+	/* behind the head but not behind its own cursor: a late beat of a
+	 * shipper since replaced (or one that sent no cursor); no alert */
 	assert_int_equal(
-		storage_audit_known(st, "a000000000000001", 1, NOW, &raised, err, sizeof err),
+		storage_audit_known(st, "a000000000000001", 1, 1, NOW, &raised, err, sizeof err),
+		STORAGE_OK);
+	assert_int_equal(raised.n, 0);
+	assert_int_equal(
+		storage_audit_known(st, "a000000000000001", 1, -1, NOW, &raised, err, sizeof err),
+		STORAGE_OK);
+	assert_int_equal(raised.n, 0);
+	assert_int_equal(
+		storage_audit_known(st, "a000000000000001", 2, 2, NOW, &raised, err, sizeof err),
+		STORAGE_OK);
+	/* a trail that ends before the head and its cursor: wiped; one alert,
+	 * not one a beat */
+	assert_int_equal(
+		storage_audit_known(st, "a000000000000001", 1, 2, NOW, &raised, err, sizeof err),
 		STORAGE_OK);
 	assert_int_equal(raised.n, 1);
 	assert_string_equal(raised.items[0].kind, "audit_rewind");
 	assert_int_equal(raised.items[0].seq, 2);
 	storage_alert_list_free(&raised);
 	assert_int_equal(
-		storage_audit_known(st, "a000000000000001", 1, NOW, &raised, err, sizeof err),
+		storage_audit_known(st, "a000000000000001", 1, 2, NOW, &raised, err, sizeof err),
 		STORAGE_OK);
 	assert_int_equal(raised.n, 0);
 	/* caught up, then wiped again: news again */
 	assert_int_equal(
-		storage_audit_known(st, "a000000000000001", 3, NOW, &raised, err, sizeof err),
+		storage_audit_known(st, "a000000000000001", 3, 2, NOW, &raised, err, sizeof err),
 		STORAGE_OK);
 	assert_int_equal(raised.n, 0);
 	assert_int_equal(
-		storage_audit_known(st, "a000000000000001", 0, NOW, &raised, err, sizeof err),
+		storage_audit_known(st, "a000000000000001", 0, 2, NOW, &raised, err, sizeof err),
 		STORAGE_OK);
 	assert_int_equal(raised.n, 1);
 	storage_alert_list_free(&raised);
