@@ -249,16 +249,7 @@ def enroll_body(token, hostname="db1.example.org"):
 
 @pytest.fixture(scope="session")
 def pg_cluster():
-    why = pgcluster.missing()
-    if why and pgcluster.required():
-        pytest.fail("%s, and JITSU_REQUIRE_PG=1 requires it" % why, pytrace=False)
-    if why:
-        pytest.skip(why)
-    cluster = pgcluster.Cluster()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+    yield from pgcluster.cluster_fixture()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

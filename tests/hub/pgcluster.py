@@ -54,6 +54,23 @@ def required():
     return os.environ.get("JITSU_REQUIRE_PG") == "1"
 
 
+def cluster_fixture():
+    """The body of both suites' pg_cluster fixtures (a generator, used with
+    `yield from`): a running Cluster, stopped afterwards; a skip when the
+    server binaries are missing, a failure if JITSU_REQUIRE_PG=1."""
+    import pytest  # here: the meson wrapper runs this module without pytest
+    why = missing()
+    if why and required():
+        pytest.fail("%s, and JITSU_REQUIRE_PG=1 requires it" % why, pytrace=False)
+    if why:
+        pytest.skip(why)
+    cluster = Cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 class Cluster:
     """One cluster: initdb, start, create databases, stop, remove."""
 

@@ -269,16 +269,7 @@ def audit_records(state):
 
 @pytest.fixture(scope="module")
 def pg_cluster():
-    why = pgcluster.missing()
-    if why and pgcluster.required():
-        pytest.fail("%s, and JITSU_REQUIRE_PG=1 requires it" % why, pytrace=False)
-    if why:
-        pytest.skip(why)
-    cluster = pgcluster.Cluster()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+    yield from pgcluster.cluster_fixture()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
