@@ -170,6 +170,10 @@ static int privsep_setup(struct jitsud_ctx *ctx)
 		log_err("%s: refusing to start", err);
 		return -1;
 	}
+#ifdef JITSU_VALGRIND_BUILD
+	log_warn("built with -Dvalgrind=true: connection children may map executable memory; "
+		 "for make valgrind only, not for use");
+#endif
 	return 0;
 }
 

@@ -13,6 +13,9 @@
  *  - Descriptors cannot be created except by receiving them; memory can
  *    never be made executable; no signal can be sent (an abort() shows as
  *    a refused tgkill).
+ *  - The one exception is a build for make valgrind (-Dvalgrind=true,
+ *    never installed): it also allows executable mappings and
+ *    rt_sigtimedwait, which valgrind calls itself inside the child.
  */
 #ifndef JITSUD_SANDBOX_H
 #define JITSUD_SANDBOX_H

@@ -5,7 +5,8 @@
 # the run, naming the logs. CI runs it after `make check` (.ci/run).
 #
 # Usage: scripts/valgrind.sh [BUILD_DIR] [LOG_DIR]
-#   BUILD_DIR: a non-sanitizer build (default build). LOG_DIR: where the
+#   BUILD_DIR: a non-sanitizer build configured with -Dvalgrind=true (default
+#   build-valgrind; see meson.build for why). LOG_DIR: where the
 #   vg-PID.log files go (default: a fresh temporary directory, kept).
 #
 # The harnesses prepend $JITSU_WRAP to the jitsud and `jitsu-hub serve`
@@ -18,12 +19,16 @@
 # left out of the subset: under valgrind they fail for valgrind's reasons.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-build}
+build=${1:-build-valgrind}
 case $build in /*) ;; *) build=$top/$build ;; esac
 logs=${2:-$(mktemp -d /tmp/jitsu-valgrind.XXXXXX)}
 mkdir -p "$logs"
 logs=$(cd "$logs" && pwd)
 rm -f "$logs"/vg-*.log
+if ! grep -q JITSU_VALGRIND_BUILD "$build/build.ninja" 2>/dev/null; then
+	echo "valgrind.sh: $build is not configured with -Dvalgrind=true (make valgrind makes one)" >&2
+	exit 1
+fi
 for b in jitsud/jitsud hub/jitsu-hub; do
 	if [ ! -x "$build/$b" ]; then
 		echo "valgrind.sh: $build/$b is not built" >&2

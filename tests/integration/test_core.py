@@ -72,6 +72,17 @@ def test_exact_args(users, daemon):
         assert jitsu(users["bob"], args, daemon).returncode == EXIT_DENIED
 
 
+def test_large_request_arrives_whole(users, daemon):
+    # About 800 KiB of argv, under the 1 MiB message limit: the connection's
+    # unprivileged child must grow its heap to decode it (under make
+    # valgrind, that is where valgrind's own calls meet the child's filter).
+    args = ["%04d" % i + "x" * 3996 for i in range(200)]
+    for _ in range(2):
+        r = jitsu(users["alice"], ["echo"] + args, daemon)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == (" ".join(args) + "\n").encode()
+
+
 def test_exit_status_passthrough(users, daemon):
     r = jitsu(users["alice"], ["sh", "-c", "exit 42"], daemon)
     assert r.returncode == 42
