@@ -10,6 +10,7 @@
 
 #include "auth.h"
 #include "jsonv.h"
+#include "mfaseal.h"
 #include "storage_policy.h"
 
 #define ENROLL_TTL_DEFAULT 3600
@@ -55,12 +56,24 @@ void api_h_enroll(struct call *c)
 	snprintf(ep.os, sizeof ep.os, "%s", api_body_str(c, "os"));
 	snprintf(ep.kernel, sizeof ep.kernel, "%s", api_body_str(c, "kernel"));
 	snprintf(ep.agent_version, sizeof ep.agent_version, "%s", api_body_str(c, "agent_version"));
-	/* The break-glass key (docs/breakglass.md): 32 random bytes. */
+	/* The break-glass key (docs/breakglass.md): 32 random bytes, stored
+	 * sealed like the MFA states, so that a copy of the database cannot
+	 * compute responses. */
+	char bgkey[MFASEAL_BREAKGLASS_HEX + 1];
+	char *bgsealed = NULL;
 	if (auth_new_id(ep.id) != 0 || auth_credential_new(cred, chash) != 0 ||
-	    auth_random_hex(ep.breakglass_key, 32) != 0) {
+	    auth_random_hex(bgkey, MFASEAL_BREAKGLASS_HEX / 2) != 0) {
 		api_error(c->out, 500, "internal", "no randomness");
 		return;
 	}
+	if (!c->ctx->mfa_key ||
+	    mfaseal_seal_breakglass(c->ctx->mfa_key, ep.id, bgkey, &bgsealed) != 0) {
+		explicit_bzero(bgkey, sizeof bgkey);
+		explicit_bzero(cred, sizeof cred);
+		api_error(c->out, 500, "internal", "cannot seal the break-glass key");
+		return;
+	}
+	ep.breakglass_sealed = bgsealed;
 	const char *group = api_body_str(c, "group");
 	int rc = group[0] ? storage_enroll_grouped(c->ctx->st, tid, thash, &ep, chash, group,
 						   c->now, err, sizeof err)
@@ -69,7 +82,7 @@ void api_h_enroll(struct call *c)
 	if (rc == STORAGE_OK)
 		api_reply(c, 201,
 			  json_pack("{s:s,s:s,s:s}", "endpoint_id", ep.id, "credential", cred,
-				    "breakglass_key", ep.breakglass_key));
+				    "breakglass_key", bgkey));
 	else if (rc == STORAGE_E_INVALID)
 		api_error(c->out, 409, "policy_group_empty",
 			  "group %s has no policy yet: push one first", group);
@@ -77,7 +90,9 @@ void api_h_enroll(struct call *c)
 		api_storage_fail(c, rc, err);
 	snprintf(c->out->who, sizeof c->out->who, "enroll:%s", rc == STORAGE_OK ? ep.id : tid);
 	explicit_bzero(cred, sizeof cred);
-	explicit_bzero(ep.breakglass_key, sizeof ep.breakglass_key);
+	explicit_bzero(bgkey, sizeof bgkey);
+	explicit_bzero(bgsealed, strlen(bgsealed));
+	free(bgsealed);
 }
 
 /* Issues a new API token for user and answers 201 with it. */

@@ -9,6 +9,8 @@
  *    a clear error.
  *  - Every response is logged (table and syslog) before it is returned;
  *    if it cannot be logged it is not returned.
+ *  - The key is stored sealed (hub/mfaseal.h) and opened only here; a key
+ *    that does not open is an error, never a response.
  *  - The key is wiped after use and never logged; the response is logged
  *    only as the fact of its issue (who, endpoint, challenge, window).
  */
@@ -20,6 +22,7 @@
 #include "auth.h"
 #include "jitsu/breakglass.h"
 #include "jitsu/log.h"
+#include "mfaseal.h"
 #include "storage_breakglass.h"
 
 const struct jsonv_field api_schema_breakglass[] = {
@@ -88,21 +91,38 @@ static int resolve(struct call *c, const char *name, struct storage_endpoint *ep
 static int respond(struct call *c, const struct storage_endpoint *ep, const char *challenge,
 		   uint64_t w, char response[BREAKGLASS_RESPONSE_CHARS + 1])
 {
-	char hex[STORAGE_HASH_LEN + 1], err[256] = "";
+	char text[STORAGE_BREAKGLASS_MAX + 1], hex[MFASEAL_BREAKGLASS_HEX + 1], err[256] = "";
 	uint8_t key[BREAKGLASS_KEY_LEN];
-	int rc = storage_breakglass_key(c->ctx->st, ep->id, hex, err, sizeof err);
+	int rc = storage_breakglass_key(c->ctx->st, ep->id, text, err, sizeof err);
 	if (rc != STORAGE_OK) {
 		api_storage_fail(c, rc, err);
 		return -1;
 	}
-	if (!hex[0]) {
+	if (!text[0]) {
 		api_error(c->out, 409, "no_breakglass_key",
 			  "endpoint %s was enrolled before break-glass and has no key: re-enroll "
 			  "it",
 			  ep->id);
 		return -1;
 	}
-	int r = breakglass_key_from_hex(hex, key);
+	/* Sealed (the 64 hex digits of an older hub are sealed at start, or
+	 * by another hub's start; until then they are used as they are). */
+	int r = 0;
+	if (strlen(text) == MFASEAL_BREAKGLASS_HEX && auth_is_hex(text, MFASEAL_BREAKGLASS_HEX))
+		memcpy(hex, text, sizeof hex);
+	else if (!c->ctx->mfa_key)
+		r = -1, snprintf(err, sizeof err, "this hub has no sealing key");
+	else
+		r = mfaseal_open_breakglass(c->ctx->mfa_key, ep->id, text, hex, err, sizeof err);
+	explicit_bzero(text, sizeof text);
+	if (r != 0) {
+		log_err("breakglass: endpoint %s: stored key unusable: %s", ep->id, err);
+		api_error(c->out, 500, "breakglass_key_unusable",
+			  "endpoint %s's break-glass key cannot be opened (see the hub's log)",
+			  ep->id);
+		return -1;
+	}
+	r = breakglass_key_from_hex(hex, key);
 	explicit_bzero(hex, sizeof hex);
 	if (r == 0)
 		r = breakglass_response(key, challenge, ep->id, w, response);

@@ -43,6 +43,7 @@
 #include "mfaseal.h"
 #include "notify.h"
 #include "storage.h"
+#include "storage_breakglass.h"
 #include "tls.h"
 #include "watch.h"
 #include "webhook.h"
@@ -288,6 +289,25 @@ static void wake_long_polls(void *cls, const char *request_id)
 	http_wake(cls, request_id);
 }
 
+static int seal_one_breakglass_key(void *ctx, const char *id, const char *hex, char **sealed)
+{
+	return mfaseal_seal_breakglass(ctx, id, hex, sealed);
+}
+
+/* Break-glass keys a hub before sealing stored in clear are sealed now,
+ * under the key that seals the MFA states (hub/mfaseal.h). */
+static void seal_clear_breakglass_keys(struct storage *st, struct mfaseal_key *k)
+{
+	char err[512];
+	size_t n = 0;
+	if (storage_breakglass_seal_clear(st, seal_one_breakglass_key, k, &n, err, sizeof err) !=
+	    STORAGE_OK)
+		die("database", err);
+	if (n > 0)
+		log_info("breakglass: sealed %zu key%s stored in clear by an earlier version", n,
+			 n == 1 ? "" : "s");
+}
+
 static int cmd_serve(int argc, char **argv)
 {
 	struct hub_config cfg;
@@ -317,6 +337,7 @@ static int cmd_serve(int argc, char **argv)
 	struct mfaseal_key mfa_key;
 	if (mfaseal_key_load(cfg.mfa_key, 1, &mfa_key, err, sizeof err) != 0)
 		die("mfa key", err);
+	seal_clear_breakglass_keys(st, &mfa_key);
 	struct api_ctx api = {.st = st,
 			      .request_ttl = cfg.request_ttl,
 			      .now_ms = wall_ms,

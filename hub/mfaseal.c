@@ -14,11 +14,20 @@
 #include <unistd.h>
 
 #define SEAL_MAGIC "jitsu-mfa-sealed 1 "
-#define AAD_PREFIX "jitsu-mfa-state"
 #define USER_MAX 64
 #define KEY_TEXT_LEN (2 * MFASEAL_KEY_LEN + 1) /* hex and '\n' */
 
 static const char hexdigits[] = "0123456789abcdef";
+
+/* What a sealed text holds: its additional data starts with aad (its NUL
+ * the separator before the owner's name), so a text of one purpose never
+ * opens as another; what names it in errors. */
+struct purpose {
+	const char *aad;
+	const char *what;
+};
+static const struct purpose MFA_STATE = {"jitsu-mfa-state", "MFA state"};
+static const struct purpose BREAKGLASS_KEY = {"jitsu-breakglass-key", "break-glass key"};
 
 static void to_hex(const uint8_t *p, size_t n, char *out)
 {
@@ -146,19 +155,19 @@ int mfaseal_key_load(const char *path, int create, struct mfaseal_key *k, char *
 	return r;
 }
 
-/* AES-256-GCM one shot over the additional data of user; enc 1 seals,
- * 0 opens (the tag checked by the final step). 0 or -1. */
-static int gcm(int enc, const struct mfaseal_key *k, const char *user, const uint8_t *nonce,
-	       const uint8_t *in, size_t len, uint8_t *out, uint8_t *tag)
+/* AES-256-GCM one shot over the additional data of pu and user; enc 1
+ * seals, 0 opens (the tag checked by the final step). 0 or -1. */
+static int gcm(int enc, const struct mfaseal_key *k, const struct purpose *pu, const char *user,
+	       const uint8_t *nonce, const uint8_t *in, size_t len, uint8_t *out, uint8_t *tag)
 {
-	static const uint8_t aad[] = AAD_PREFIX; /* with its NUL, the separator */
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
 	int n = 0, ok = c != NULL;
 
 	ok = ok && EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) == 1;
 	ok = ok && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, MFASEAL_NONCE_LEN, NULL) == 1;
 	ok = ok && EVP_CipherInit_ex(c, NULL, NULL, k->key, nonce, enc) == 1;
-	ok = ok && EVP_CipherUpdate(c, NULL, &n, aad, sizeof aad) == 1;
+	ok = ok && EVP_CipherUpdate(c, NULL, &n, (const uint8_t *)pu->aad,
+				    (int)strlen(pu->aad) + 1) == 1; /* with its NUL */
 	ok = ok && EVP_CipherUpdate(c, NULL, &n, (const uint8_t *)user, (int)strlen(user)) == 1;
 	ok = ok && EVP_CipherUpdate(c, out, &n, in, (int)len) == 1;
 	if (!enc)
@@ -170,8 +179,8 @@ static int gcm(int enc, const struct mfaseal_key *k, const char *user, const uin
 	return ok ? 0 : -1;
 }
 
-int mfaseal_seal(const struct mfaseal_key *k, const char *user, const char *plain, size_t len,
-		 char **out)
+static int seal(const struct mfaseal_key *k, const struct purpose *pu, const char *user,
+		const char *plain, size_t len, char **out)
 {
 	uint8_t nonce[MFASEAL_NONCE_LEN], tag[MFASEAL_TAG_LEN], *ct;
 	*out = NULL;
@@ -185,7 +194,8 @@ int mfaseal_seal(const struct mfaseal_key *k, const char *user, const char *plai
 		return -ENOMEM;
 	}
 	int r = RAND_bytes(nonce, sizeof nonce) == 1 &&
-				gcm(1, k, user, nonce, (const uint8_t *)plain, len, ct, tag) == 0
+				gcm(1, k, pu, user, nonce, (const uint8_t *)plain, len, ct, tag) ==
+					0
 			? 0
 			: -EIO;
 	if (r == 0) {
@@ -230,8 +240,8 @@ static int parse_sealed(const char *s, const char **id, const char **nonce, cons
 	return 0;
 }
 
-int mfaseal_open(const struct mfaseal_key *k, const char *user, const char *sealed, char **plain,
-		 size_t *len, char *err, size_t errlen)
+static int open_sealed(const struct mfaseal_key *k, const struct purpose *pu, const char *user,
+		       const char *sealed, char **plain, size_t *len, char *err, size_t errlen)
 {
 	const char *id, *nonce_hex, *ct_hex, *tag_hex;
 	uint8_t nonce[MFASEAL_NONCE_LEN], tag[MFASEAL_TAG_LEN], idb[MFASEAL_ID_LEN / 2], *ct;
@@ -243,7 +253,7 @@ int mfaseal_open(const struct mfaseal_key *k, const char *user, const char *seal
 	    parse_sealed(sealed, &id, &nonce_hex, &ct_hex, &n, &tag_hex) ||
 	    from_hex(id, sizeof idb, idb) || from_hex(nonce_hex, sizeof nonce, nonce) ||
 	    from_hex(tag_hex, sizeof tag, tag)) {
-		snprintf(err, errlen, "not a sealed MFA state");
+		snprintf(err, errlen, "not a sealed %s", pu->what);
 		return -EBADMSG;
 	}
 	if (memcmp(id, k->id, MFASEAL_ID_LEN) != 0) {
@@ -257,20 +267,65 @@ int mfaseal_open(const struct mfaseal_key *k, const char *user, const char *seal
 		return -ENOMEM;
 	}
 	int r = from_hex(ct_hex, n, ct) == 0 ? 0 : -EBADMSG;
-	if (r == 0 && gcm(0, k, user, nonce, ct, n, (uint8_t *)p, tag) != 0)
+	if (r == 0 && gcm(0, k, pu, user, nonce, ct, n, (uint8_t *)p, tag) != 0)
 		r = -EACCES;
 	OPENSSL_cleanse(ct, n);
 	free(ct);
 	if (r < 0) {
 		OPENSSL_cleanse(p, n + 1);
 		free(p);
-		snprintf(err, errlen, "%s",
-			 r == -EBADMSG ? "not a sealed MFA state"
-				       : "the sealed MFA state does not authenticate");
+		if (r == -EBADMSG)
+			snprintf(err, errlen, "not a sealed %s", pu->what);
+		else
+			snprintf(err, errlen, "the sealed %s does not authenticate", pu->what);
 		return r;
 	}
 	p[n] = '\0';
 	*plain = p;
 	*len = n;
 	return 0;
+}
+
+int mfaseal_seal(const struct mfaseal_key *k, const char *user, const char *plain, size_t len,
+		 char **out)
+{
+	return seal(k, &MFA_STATE, user, plain, len, out);
+}
+
+int mfaseal_open(const struct mfaseal_key *k, const char *user, const char *sealed, char **plain,
+		 size_t *len, char *err, size_t errlen)
+{
+	return open_sealed(k, &MFA_STATE, user, sealed, plain, len, err, errlen);
+}
+
+int mfaseal_seal_breakglass(const struct mfaseal_key *k, const char *endpoint_id, const char *hex,
+			    char **out)
+{
+	if (strlen(hex) != MFASEAL_BREAKGLASS_HEX) {
+		*out = NULL;
+		return -EINVAL;
+	}
+	return seal(k, &BREAKGLASS_KEY, endpoint_id, hex, MFASEAL_BREAKGLASS_HEX, out);
+}
+
+int mfaseal_open_breakglass(const struct mfaseal_key *k, const char *endpoint_id,
+			    const char *sealed, char hex[MFASEAL_BREAKGLASS_HEX + 1], char *err,
+			    size_t errlen)
+{
+	char *plain = NULL;
+	size_t n = 0;
+	hex[0] = '\0';
+	int r = open_sealed(k, &BREAKGLASS_KEY, endpoint_id, sealed, &plain, &n, err, errlen);
+	if (r < 0)
+		return r;
+	int ok = n == MFASEAL_BREAKGLASS_HEX;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = nibble(plain[i]) >= 0;
+	if (ok)
+		memcpy(hex, plain, n + 1);
+	else
+		snprintf(err, errlen, "the sealed break-glass key is not 64 hex digits");
+	OPENSSL_cleanse(plain, n);
+	free(plain);
+	return ok ? 0 : -EBADMSG;
 }

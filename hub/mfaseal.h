@@ -10,7 +10,10 @@
  *   jitsu-mfa-sealed 1 <key id: 16 hex> <nonce: 24 hex> <ciphertext: hex>
  *       <tag: 32 hex>
  * The additional data is "jitsu-mfa-state\0" followed by the user name, so
- * a state moved to another user's row does not open.
+ * a state moved to another user's row does not open. Endpoints' break-glass
+ * keys (docs/breakglass.md) are sealed the same way under the same key,
+ * with "jitsu-breakglass-key\0" and the endpoint id: neither kind opens as
+ * the other, nor as another endpoint's.
  *
  * MUST rules:
  *  - The key file is trusted only if fstat on the opened fd (no symlink)
@@ -59,6 +62,20 @@ int mfaseal_seal(const struct mfaseal_key *k, const char *user, const char *plai
  */
 int mfaseal_open(const struct mfaseal_key *k, const char *user, const char *sealed, char **plain,
 		 size_t *len, char *err, size_t errlen);
+
+#define MFASEAL_BREAKGLASS_HEX 64 /* a break-glass key: 32 bytes in hex */
+
+/* Seals endpoint_id's break-glass key (64 hex digits) into *out
+ * (malloc'd text). 0 or -errno. */
+int mfaseal_seal_breakglass(const struct mfaseal_key *k, const char *endpoint_id, const char *hex,
+			    char **out);
+
+/* Opens endpoint_id's sealed break-glass key into hex. Errors as
+ * mfaseal_open(), and -EBADMSG for a plaintext that is not 64 hex digits;
+ * hex is then "". */
+int mfaseal_open_breakglass(const struct mfaseal_key *k, const char *endpoint_id,
+			    const char *sealed, char hex[MFASEAL_BREAKGLASS_HEX + 1], char *err,
+			    size_t errlen);
 
 void mfaseal_key_wipe(struct mfaseal_key *k);
 

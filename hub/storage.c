@@ -750,7 +750,7 @@ static int endpoint_insert(struct storage *st, const struct storage_endpoint *ep
 			   ep->agent_version,
 			   storage_i64(t, now),
 			   t,
-			   ep->breakglass_key[0] ? ep->breakglass_key : NULL};
+			   ep->breakglass_sealed};
 	return storage_exec(
 		st,
 		"INSERT INTO endpoints (id, cred_hash, hostname, machine_id, os, kernel,"

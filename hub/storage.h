@@ -102,9 +102,10 @@ struct storage_endpoint {
 	char kernel[STORAGE_FACT_MAX + 1];
 	char agent_version[STORAGE_AGENT_MAX + 1];
 	int64_t enrolled_at, last_seen, revoked_at;
-	/* storage_enroll input only: the break-glass key, 64 hex ("": none).
-	 * Reads leave it empty; see storage_breakglass.h. */
-	char breakglass_key[STORAGE_HASH_LEN + 1];
+	/* storage_enroll input only: the break-glass key as it is to be
+	 * stored, sealed by the caller (hub/mfaseal.h); NULL for none. Reads
+	 * leave it NULL; see storage_breakglass.h. */
+	const char *breakglass_sealed;
 };
 
 struct storage_decision {

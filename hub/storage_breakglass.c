@@ -5,17 +5,39 @@
 #include "storage_breakglass.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "auth.h"
 #include "storage_impl.h"
 
-int storage_breakglass_key(struct storage *st, const char *id, char hex[STORAGE_HASH_LEN + 1],
-			   char *err, size_t errlen)
+/* A stored key's text: printable ASCII, no space at either end. */
+static int key_text_ok(const char *t)
+{
+	size_t n = strlen(t);
+	if (n == 0 || t[0] == ' ' || t[n - 1] == ' ')
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (t[i] < 0x20 || t[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* Wipes every cell of r (the keys, in the driver's copy), then frees it. */
+static void result_wipe_free(struct sdb_result *r)
+{
+	for (size_t i = 0; i < r->nrows * r->ncols; i++)
+		if (r->cells[i])
+			explicit_bzero(r->cells[i], strlen(r->cells[i]));
+	sdb_result_free(r);
+}
+
+int storage_breakglass_key(struct storage *st, const char *id,
+			   char text[STORAGE_BREAKGLASS_MAX + 1], char *err, size_t errlen)
 {
 	struct sdb_result r;
 	const char *p[] = {id};
-	hex[0] = '\0';
+	text[0] = '\0';
 	int rc = storage_exec(st, "SELECT breakglass_key FROM endpoints WHERE id = ?", p, 1, &r,
 			      err, errlen);
 	if (rc != STORAGE_OK)
@@ -23,15 +45,59 @@ int storage_breakglass_key(struct storage *st, const char *id, char hex[STORAGE_
 	if (r.nrows != 1)
 		rc = STORAGE_E_NOT_FOUND;
 	else if (storage_cell(&r, 0, 0) &&
-		 (storage_cell_str(&r, 0, 0, hex, STORAGE_HASH_LEN + 1) != 0 ||
-		  !auth_is_hex(hex, STORAGE_HASH_LEN) || strlen(hex) != STORAGE_HASH_LEN))
+		 (storage_cell_str(&r, 0, 0, text, STORAGE_BREAKGLASS_MAX + 1) != 0 ||
+		  !key_text_ok(text)))
 		rc = storage_corrupt(err, errlen, "endpoints.breakglass_key");
-	for (size_t i = 0; i < r.nrows * r.ncols; i++) /* the key, in the driver's copy */
-		if (r.cells[i])
-			explicit_bzero(r.cells[i], strlen(r.cells[i]));
-	sdb_result_free(&r);
+	result_wipe_free(&r);
 	if (rc != STORAGE_OK)
-		explicit_bzero(hex, STORAGE_HASH_LEN + 1);
+		explicit_bzero(text, STORAGE_BREAKGLASS_MAX + 1);
+	return rc;
+}
+
+int storage_breakglass_seal_clear(struct storage *st,
+				  int (*seal)(void *ctx, const char *id, const char *hex,
+					      char **sealed),
+				  void *ctx, size_t *n, char *err, size_t errlen)
+{
+	struct sdb_result r;
+	*n = 0;
+	int rc = storage_exec(st,
+			      "SELECT id, breakglass_key FROM endpoints"
+			      " WHERE breakglass_key IS NOT NULL AND length(breakglass_key) = 64"
+			      " ORDER BY id",
+			      NULL, 0, &r, err, errlen);
+	if (rc != STORAGE_OK)
+		return rc;
+	for (size_t i = 0; i < r.nrows && rc == STORAGE_OK; i++) {
+		const char *id = storage_cell(&r, i, 0), *hex = storage_cell(&r, i, 1);
+		char *sealed = NULL;
+		if (!id || !hex || strlen(id) != STORAGE_ID_LEN ||
+		    strlen(hex) != STORAGE_HASH_LEN || !auth_is_hex(hex, STORAGE_HASH_LEN)) {
+			rc = storage_corrupt(err, errlen, "endpoints.breakglass_key");
+			break;
+		}
+		if (seal(ctx, id, hex, &sealed) != 0 || !sealed) {
+			storage_seterr(err, errlen, "cannot seal endpoint %s's break-glass key",
+				       id);
+			rc = STORAGE_E_DB;
+			break;
+		}
+		/* Only if still the clear key: another hub on the same database
+		 * may be sealing it at this moment. */
+		struct sdb_result u;
+		const char *q[] = {sealed, id, hex};
+		rc = storage_exec(st,
+				  "UPDATE endpoints SET breakglass_key = ?"
+				  " WHERE id = ? AND breakglass_key = ? RETURNING id",
+				  q, 3, &u, err, errlen);
+		explicit_bzero(sealed, strlen(sealed));
+		free(sealed);
+		if (rc == STORAGE_OK) {
+			*n += u.nrows;
+			sdb_result_free(&u);
+		}
+	}
+	result_wipe_free(&r);
 	return rc;
 }
 

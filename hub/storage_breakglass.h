@@ -6,6 +6,8 @@
  *
  * MUST rules:
  *  - The key is returned only to compute a response; callers wipe it.
+ *  - Stored keys are sealed by the caller; storage never sees a clear key
+ *    except to seal one an older hub left (storage_breakglass_seal_clear).
  *  - Every response is logged before it is handed out.
  */
 #ifndef JITSU_HUB_STORAGE_BREAKGLASS_H
@@ -15,10 +17,24 @@
 
 #define STORAGE_BREAKGLASS_HOST_MAX 16 /* ids reported for one hostname */
 
-/* Endpoint id's break-glass key as 64 hex digits into hex, or "" when it
- * was enrolled before break-glass. STORAGE_E_NOT_FOUND for no endpoint. */
-int storage_breakglass_key(struct storage *st, const char *id, char hex[STORAGE_HASH_LEN + 1],
-			   char *err, size_t errlen);
+#define STORAGE_BREAKGLASS_MAX 512 /* a stored key's text */
+
+/* Endpoint id's break-glass key as stored into text: sealed by the caller
+ * at enrollment (hub/mfaseal.h), the 64 hex digits a hub before sealing
+ * stored, or "" when it was enrolled before break-glass. Storage checks
+ * only that the text is printable and fits. STORAGE_E_NOT_FOUND for no
+ * endpoint. */
+int storage_breakglass_key(struct storage *st, const char *id,
+			   char text[STORAGE_BREAKGLASS_MAX + 1], char *err, size_t errlen);
+
+/* Seals the keys a hub before sealing stored in clear (64 hex digits):
+ * each through seal (which mallocs *sealed, or fails), written back only
+ * if the row still holds that clear key, since another hub on the same
+ * database may seal it at the same time. *n gets how many it replaced. */
+int storage_breakglass_seal_clear(struct storage *st,
+				  int (*seal)(void *ctx, const char *id, const char *hex,
+					      char **sealed),
+				  void *ctx, size_t *n, char *err, size_t errlen);
 
 /* The ids of the endpoints named host (ignoring case; revoked ones too),
  * oldest first, at most max; *n gets how many there are in all (may exceed

@@ -5,7 +5,10 @@
  *    "alice") either fails with no output, or returns a plaintext of at
  *    most MFASEAL_PLAIN_MAX bytes, NUL-terminated at its length;
  *  - an input starting with "seal:" is sealed (the rest, as plaintext) and
- *    must open back identical for "alice", and not open for "bob".
+ *    must open back identical for "alice", and not open for "bob";
+ *  - mfaseal_open_breakglass() on the same text either fails with "" in
+ *    hex, or returns exactly 64 hex digits (the text then also failing
+ *    as an MFA state: the two kinds never cross).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -56,6 +59,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(r == 0 ? out && len <= MFASEAL_PLAIN_MAX && out[len] == '\0' : !out);
 		CHECK(strlen(err) < sizeof err);
 		free(out);
+		char hex[MFASEAL_BREAKGLASS_HEX + 1];
+		int b = mfaseal_open_breakglass(&k, "alice", text, hex, err, sizeof err);
+		CHECK(b == 0 ? strlen(hex) == MFASEAL_BREAKGLASS_HEX && r != 0 : hex[0] == '\0');
+		CHECK(strlen(err) < sizeof err);
 	}
 	free(text);
 	return 0;

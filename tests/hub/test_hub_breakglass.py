@@ -144,3 +144,55 @@ def test_endpoint_without_a_key(hub):
     r = respond(hub, eid, "ABCD-0123")
     assert (r.status, r.code) == (409, "no_breakglass_key"), r
     assert "re-enroll" in r.json["error"]["message"]
+
+
+def stored_key(hub, eid):
+    """The endpoints.breakglass_key text, read behind the hub's back."""
+    q = "SELECT breakglass_key FROM endpoints WHERE id = '%s'" % eid
+    if hub.db is None:
+        with sqlite3.connect(os.path.join(hub.dir, "hub.db")) as db:
+            return db.execute(q).fetchone()[0]
+    return subprocess.run([os.path.join(pgcluster.PGBIN, "psql"), "-X", "-A", "-t", "-q",
+                           "-d", hub.db, "-c", q], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def test_keys_are_sealed_at_rest(hub):
+    """A copy of the database alone cannot compute responses: the key is
+    stored sealed under the hub's key file, bound to its endpoint."""
+    from test_hub_api import database_bytes
+    eid, key = enroll(hub)
+    other, _ = enroll(hub, "db2.example.org")
+    text = stored_key(hub, eid)
+    assert text.startswith("jitsu-mfa-sealed 1 "), text
+    assert key.encode() not in database_bytes(hub)
+    # Moved to another endpoint's row, it does not open: an error, never a
+    # response under some other key.
+    sql(hub, "UPDATE endpoints SET breakglass_key = '%s' WHERE id = '%s'" % (text, other))
+    r = respond(hub, other, "ABCD-0123")
+    assert (r.status, r.code) == (500, "breakglass_key_unusable"), r
+    assert "stored key unusable: the sealed break-glass key does not authenticate" in \
+        hub.log_text(tail=None)
+    r = respond(hub, eid, "ABCD-0123")
+    assert r.status == 200 and r.json["response"] == response(key, "ABCD0123", eid,
+                                                              r.json["window"]), r
+
+
+def test_clear_key_of_an_earlier_version_is_sealed_at_start(hub):
+    """A key stored in clear (by a hub from before sealing) still answers,
+    and the next start seals it in place; the response is unchanged."""
+    eid, _ = enroll(hub)
+    key = "0f" * 32
+    sql(hub, "UPDATE endpoints SET breakglass_key = '%s' WHERE id = '%s'" % (key, eid))
+    r = respond(hub, eid, "ABCD-0123")
+    assert r.status == 200 and r.json["response"] == response(key, "ABCD0123", eid,
+                                                              r.json["window"]), r
+    hub.restart()
+    assert "breakglass: sealed 1 key stored in clear by an earlier version" in \
+        hub.log_text(tail=None)
+    assert stored_key(hub, eid).startswith("jitsu-mfa-sealed 1 ")
+    r = respond(hub, eid, "ABCD-0123")
+    assert r.status == 200 and r.json["response"] == response(key, "ABCD0123", eid,
+                                                              r.json["window"]), r
+    hub.restart()
+    assert hub.log_text(tail=None).count("breakglass: sealed") == 1

@@ -133,12 +133,60 @@ static void test_malformed(void **state)
 	}
 }
 
+/* Break-glass keys: a round trip, and no crossing between the two kinds
+ * of sealed text or between endpoints. */
+static void test_breakglass_keys(void **state)
+{
+	static const char key64[] =
+		"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+	char hex[MFASEAL_BREAKGLASS_HEX + 1], err[256], *sealed = NULL, *state_sealed = NULL,
+							*opened = NULL;
+	struct mfaseal_key k, other;
+	size_t len = 0;
+	(void)state;
+	make_key(&k, 7);
+	make_key(&other, 8);
+
+	assert_int_equal(mfaseal_seal_breakglass(&k, "0123456789abcdef", key64, &sealed), 0);
+	assert_null(strstr(sealed, key64));
+	assert_int_equal(
+		mfaseal_open_breakglass(&k, "0123456789abcdef", sealed, hex, err, sizeof err), 0);
+	assert_string_equal(hex, key64);
+	/* Another endpoint's row, another key. */
+	assert_int_equal(
+		mfaseal_open_breakglass(&k, "fedcba9876543210", sealed, hex, err, sizeof err),
+		-EACCES);
+	assert_string_equal(hex, "");
+	assert_int_equal(
+		mfaseal_open_breakglass(&other, "0123456789abcdef", sealed, hex, err, sizeof err),
+		-EKEYREJECTED);
+	/* A break-glass key does not open as an MFA state of a user named like
+	 * the endpoint, nor the reverse. */
+	assert_int_equal(
+		mfaseal_open(&k, "0123456789abcdef", sealed, &opened, &len, err, sizeof err),
+		-EACCES);
+	assert_null(opened);
+	assert_int_equal(
+		mfaseal_seal(&k, "0123456789abcdef", key64, sizeof key64 - 1, &state_sealed), 0);
+	assert_int_equal(
+		mfaseal_open_breakglass(&k, "0123456789abcdef", state_sealed, hex, err, sizeof err),
+		-EACCES);
+	assert_non_null(strstr(err, "break-glass key"));
+	/* Only 64 hex digits are sealed as a key. */
+	char *bad = NULL;
+	assert_int_equal(mfaseal_seal_breakglass(&k, "0123456789abcdef", "abc", &bad), -EINVAL);
+	assert_null(bad);
+	free(sealed);
+	free(state_sealed);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_key_file),
 		cmocka_unit_test(test_round_trip_and_binding),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_breakglass_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,6 +35,7 @@ static char err[512];
 		c c c c c c c c c c c c c c c c c c c
 #define HASH_A H("a")
 #define HASH_B H("b")
+#define SEALED_A "jitsu-mfa-sealed 1 0123456789abcdef sealed break-glass key"
 #define HASH_C H("c")
 #define NOW 1700000000
 
@@ -281,11 +282,11 @@ static void test_breakglass(void **state)
 {
 	struct storage *st = *state;
 	struct storage_endpoint ep;
-	char hex[STORAGE_HASH_LEN + 1], ids[2][STORAGE_ID_LEN + 1];
+	char text[STORAGE_BREAKGLASS_MAX + 1], ids[2][STORAGE_ID_LEN + 1];
 	size_t n = 0;
 
 	make_endpoint(&ep, "a000000000000001");
-	snprintf(ep.breakglass_key, sizeof ep.breakglass_key, "%s", HASH_B);
+	ep.breakglass_sealed = SEALED_A;
 	assert_int_equal(storage_enroll_token_add(st, "e000000000000001", HASH_A, "root", NOW,
 						  NOW + 60, err, sizeof err),
 			 STORAGE_OK);
@@ -295,18 +296,18 @@ static void test_breakglass(void **state)
 	enroll(st, "e000000000000002", "b000000000000001"); /* no key */
 	enroll(st, "e000000000000003", "c000000000000001");
 
-	assert_int_equal(storage_breakglass_key(st, "a000000000000001", hex, err, sizeof err),
+	assert_int_equal(storage_breakglass_key(st, "a000000000000001", text, err, sizeof err),
 			 STORAGE_OK);
-	assert_string_equal(hex, HASH_B);
-	assert_int_equal(storage_breakglass_key(st, "b000000000000001", hex, err, sizeof err),
+	assert_string_equal(text, SEALED_A);
+	assert_int_equal(storage_breakglass_key(st, "b000000000000001", text, err, sizeof err),
 			 STORAGE_OK);
-	assert_string_equal(hex, "");
-	assert_int_equal(storage_breakglass_key(st, "a0000000000000ff", hex, err, sizeof err),
+	assert_string_equal(text, "");
+	assert_int_equal(storage_breakglass_key(st, "a0000000000000ff", text, err, sizeof err),
 			 STORAGE_E_NOT_FOUND);
 	/* Reads never carry the key. */
 	assert_int_equal(storage_endpoint_get(st, "a000000000000001", &ep, err, sizeof err),
 			 STORAGE_OK);
-	assert_string_equal(ep.breakglass_key, "");
+	assert_null(ep.breakglass_sealed);
 
 	/* make_endpoint names them all alike: at most 2 ids, the count of all. */
 	assert_int_equal(storage_endpoint_ids_by_host(st, ep.hostname, ids, 2, &n, err, sizeof err),
@@ -324,6 +325,82 @@ static void test_breakglass(void **state)
 	assert_int_equal(storage_breakglass_log(st, "a0000000000000ff", "root", "ABCD0123",
 						NOW / 300, NOW, err, sizeof err),
 			 STORAGE_E_EXISTS); /* the foreign key */
+}
+
+static int seal_fails(void *ctx, const char *id, const char *hex, char **sealed)
+{
+	(void)ctx;
+	(void)id;
+	(void)hex;
+	*sealed = NULL;
+	return -1;
+}
+
+/* A stand-in for mfaseal: "sealed-" and the id, counting its calls. */
+static int seal_by_id(void *ctx, const char *id, const char *hex, char **sealed)
+{
+	(*(int *)ctx)++;
+	assert_string_equal(hex, HASH_B);
+	char buf[64];
+	snprintf(buf, sizeof buf, "sealed-%s", id);
+	*sealed = strdup(buf);
+	return *sealed ? 0 : -1;
+}
+
+/* Keys an older hub stored in clear (64 hex) are sealed once, in place;
+ * sealed ones and endpoints without a key are left as they are. */
+static void test_breakglass_seal_clear(void **state)
+{
+	struct storage *st = *state;
+	struct storage_endpoint ep;
+	char text[STORAGE_BREAKGLASS_MAX + 1];
+	size_t n = 99;
+	int calls = 0;
+
+	make_endpoint(&ep, "a000000000000001");
+	ep.breakglass_sealed = SEALED_A;
+	assert_int_equal(storage_enroll_token_add(st, "e000000000000001", HASH_A, "root", NOW,
+						  NOW + 60, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(
+		storage_enroll(st, "e000000000000001", HASH_A, &ep, HASH_C, NOW, err, sizeof err),
+		STORAGE_OK);
+	make_endpoint(&ep, "a000000000000002");
+	ep.breakglass_sealed = HASH_B; /* clear, as before sealing */
+	assert_int_equal(storage_enroll_token_add(st, "e000000000000002", HASH_A, "root", NOW,
+						  NOW + 60, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(
+		storage_enroll(st, "e000000000000002", HASH_A, &ep, HASH_C, NOW, err, sizeof err),
+		STORAGE_OK);
+	enroll(st, "e000000000000003", "a000000000000003"); /* no key */
+
+	/* A seal that fails stops the pass and leaves the clear key. */
+	assert_int_equal(storage_breakglass_seal_clear(st, seal_fails, NULL, &n, err, sizeof err),
+			 STORAGE_E_DB);
+	assert_non_null(strstr(err, "a000000000000002"));
+	assert_int_equal(storage_breakglass_key(st, "a000000000000002", text, err, sizeof err),
+			 STORAGE_OK);
+	assert_string_equal(text, HASH_B);
+
+	assert_int_equal(storage_breakglass_seal_clear(st, seal_by_id, &calls, &n, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(calls, 1);
+	assert_int_equal(storage_breakglass_key(st, "a000000000000002", text, err, sizeof err),
+			 STORAGE_OK);
+	assert_string_equal(text, "sealed-a000000000000002");
+	assert_int_equal(storage_breakglass_key(st, "a000000000000001", text, err, sizeof err),
+			 STORAGE_OK);
+	assert_string_equal(text, SEALED_A);
+	assert_int_equal(storage_breakglass_key(st, "a000000000000003", text, err, sizeof err),
+			 STORAGE_OK);
+	assert_string_equal(text, "");
+	/* Nothing left to seal. */
+	assert_int_equal(storage_breakglass_seal_clear(st, seal_by_id, &calls, &n, err, sizeof err),
+			 STORAGE_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(calls, 1);
 }
 
 static void test_request_approve_n_of_m(void **state)
@@ -989,6 +1066,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_users_tokens, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enrollment, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_breakglass, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_breakglass_seal_clear, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_approve_n_of_m, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_deny_cancel_expire, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_list_and_revoke, setup, teardown),
