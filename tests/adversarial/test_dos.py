@@ -93,11 +93,13 @@ print("sent", sent, flush=True)
 
 def test_slowloris_does_not_starve_others(users, daemon):
     """Slowloris (CVE-2007-6750 in Apache httpd): 200 connections each
-    trickling one byte of a request every 100 ms for ~3 s. Other clients
-    must be served promptly (< 1 s each) meanwhile, and the daemon must
-    survive and release the connections."""
+    trickling one byte of a request every 100 ms for ~8 s. Other clients
+    must be served meanwhile, each well before the attack ends (a starved
+    client waits for the attack's connections to go: 8 s here, the 10 s
+    request deadline at worst), and the daemon must survive and release
+    the connections. The 3 s bound leaves room for a loaded sanitizer run."""
     uid, gid, extra = user_ids(users["bob"])
-    p = subprocess.Popen([sys.executable, "-c", SLOWLORIS, daemon.socket, "200", "30"],
+    p = subprocess.Popen([sys.executable, "-c", SLOWLORIS, daemon.socket, "200", "80"],
                          user=uid, group=gid, extra_groups=extra, stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -109,7 +111,7 @@ def test_slowloris_does_not_starve_others(users, daemon):
             r = jitsu(users["alice"], ["true"], daemon, timeout=10)
             times.append(time.monotonic() - t0)
             assert r.returncode == 0, r.stderr
-        assert times and max(times) < 1.0, times
+        assert times and max(times) < 3.0, times
         out, err = p.communicate(timeout=20)
         assert p.returncode == 0, err
         assert out.startswith(b"sent "), out
