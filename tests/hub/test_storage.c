@@ -174,16 +174,25 @@ static void make_endpoint(struct storage_endpoint *ep, const char *id)
 	snprintf(ep->agent_version, sizeof ep->agent_version, "0.1.0");
 }
 
-/* Enrolls endpoint id with a fresh token tid; the credential hash is HASH_C. */
-static void enroll(struct storage *st, const char *tid, const char *id)
+/* Enrolls endpoint id with a fresh token tid and the break-glass key text
+ * breakglass (NULL: none); the credential hash is HASH_C. */
+static void enroll_keyed(struct storage *st, const char *tid, const char *id,
+			 const char *breakglass)
 {
 	struct storage_endpoint ep;
 	make_endpoint(&ep, id);
+	ep.breakglass_sealed = breakglass;
 	assert_int_equal(
 		storage_enroll_token_add(st, tid, HASH_A, "root", NOW, NOW + 60, err, sizeof err),
 		STORAGE_OK);
 	assert_int_equal(storage_enroll(st, tid, HASH_A, &ep, HASH_C, NOW, err, sizeof err),
 			 STORAGE_OK);
+}
+
+/* Enrolls endpoint id with a fresh token tid and no break-glass key. */
+static void enroll(struct storage *st, const char *tid, const char *id)
+{
+	enroll_keyed(st, tid, id, NULL);
 }
 
 static void test_enrollment(void **state)
@@ -285,14 +294,7 @@ static void test_breakglass(void **state)
 	char text[STORAGE_BREAKGLASS_MAX + 1], ids[2][STORAGE_ID_LEN + 1];
 	size_t n = 0;
 
-	make_endpoint(&ep, "a000000000000001");
-	ep.breakglass_sealed = SEALED_A;
-	assert_int_equal(storage_enroll_token_add(st, "e000000000000001", HASH_A, "root", NOW,
-						  NOW + 60, err, sizeof err),
-			 STORAGE_OK);
-	assert_int_equal(
-		storage_enroll(st, "e000000000000001", HASH_A, &ep, HASH_C, NOW, err, sizeof err),
-		STORAGE_OK);
+	enroll_keyed(st, "e000000000000001", "a000000000000001", SEALED_A);
 	enroll(st, "e000000000000002", "b000000000000001"); /* no key */
 	enroll(st, "e000000000000003", "c000000000000001");
 
@@ -352,28 +354,13 @@ static int seal_by_id(void *ctx, const char *id, const char *hex, char **sealed)
 static void test_breakglass_seal_clear(void **state)
 {
 	struct storage *st = *state;
-	struct storage_endpoint ep;
 	char text[STORAGE_BREAKGLASS_MAX + 1];
 	size_t n = 99;
 	int calls = 0;
 
-	make_endpoint(&ep, "a000000000000001");
-	ep.breakglass_sealed = SEALED_A;
-	assert_int_equal(storage_enroll_token_add(st, "e000000000000001", HASH_A, "root", NOW,
-						  NOW + 60, err, sizeof err),
-			 STORAGE_OK);
-	assert_int_equal(
-		storage_enroll(st, "e000000000000001", HASH_A, &ep, HASH_C, NOW, err, sizeof err),
-		STORAGE_OK);
-	make_endpoint(&ep, "a000000000000002");
-	ep.breakglass_sealed = HASH_B; /* clear, as before sealing */
-	assert_int_equal(storage_enroll_token_add(st, "e000000000000002", HASH_A, "root", NOW,
-						  NOW + 60, err, sizeof err),
-			 STORAGE_OK);
-	assert_int_equal(
-		storage_enroll(st, "e000000000000002", HASH_A, &ep, HASH_C, NOW, err, sizeof err),
-		STORAGE_OK);
-	enroll(st, "e000000000000003", "a000000000000003"); /* no key */
+	enroll_keyed(st, "e000000000000001", "a000000000000001", SEALED_A);
+	enroll_keyed(st, "e000000000000002", "a000000000000002", HASH_B); /* clear, as before */
+	enroll(st, "e000000000000003", "a000000000000003");               /* no key */
 
 	/* A seal that fails stops the pass and leaves the clear key. */
 	assert_int_equal(storage_breakglass_seal_clear(st, seal_fails, NULL, &n, err, sizeof err),
